@@ -1,0 +1,7 @@
+"""``python -m provisioning``: the operator CLI."""
+
+import sys
+
+from provisioning.cli import main
+
+sys.exit(main())

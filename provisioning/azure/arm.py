@@ -1,0 +1,65 @@
+"""Talking to ARM: client construction for any cloud, and error translation at the boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from provisioning.config import Config
+from provisioning.errors import NotFound, PermanentError, TransientError
+
+TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+def client_options(config: Config) -> dict[str, Any]:
+    """Keyword arguments every management client gets: the cloud's endpoint and token scope."""
+    return {"base_url": config.arm_endpoint, "credential_scopes": [config.arm_scope]}
+
+
+@contextmanager
+def arm_errors(action: str) -> Iterator[None]:
+    """Translate azure-core errors into the core's tree, keeping the cause chained."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    try:
+        yield
+    except ResourceNotFoundError as exc:
+        raise NotFound(f"{action}: not found ({_code(exc)})") from exc
+    except ClientAuthenticationError as exc:
+        raise PermanentError(f"{action}: authentication failed ({_code(exc)})") from exc
+    except HttpResponseError as exc:
+        status = exc.status_code or 0
+        if status in TRANSIENT_STATUS:
+            raise TransientError(
+                f"{action}: ARM answered {status} ({_code(exc)})", retry_after=_retry_after(exc)
+            ) from exc
+        if status == 403:
+            raise PermanentError(f"{action}: the function's identity lacks the permission ({_code(exc)})") from exc
+        raise PermanentError(f"{action}: ARM answered {status} ({_code(exc)})") from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise TransientError(f"{action}: ARM could not be reached ({type(exc).__name__})") from exc
+
+
+def _code(exc: Any) -> str:
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None)
+    if code:
+        return f"{code}: {message}" if message else str(code)
+    return type(exc).__name__
+
+
+def _retry_after(exc: Any) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,53 @@
+"""Find every tagged site and slot with one Azure Resource Graph query, paged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from provisioning.azure.arm import arm_errors, client_options
+from provisioning.config import Config
+from provisioning.resource_ids import AppRef, parse_app_id
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+PAGE_SIZE = 1000
+
+
+def tagged_apps_query(tag: str) -> str:
+    """KQL for sites and slots carrying the request tag. ``id`` is projected: paging needs it."""
+    key = tag.replace("'", "")
+    return (
+        "resources"
+        " | where type in~ ('microsoft.web/sites', 'microsoft.web/sites/slots')"
+        f" | where isnotempty(tags['{key}'])"
+        " | project id, type, tags"
+    )
+
+
+class Discovery:
+    def __init__(self, credential: TokenCredential, config: Config) -> None:
+        self._credential = credential
+        self._config = config
+
+    def list_tagged_apps(self) -> Iterator[AppRef]:
+        from azure.mgmt.resourcegraph import ResourceGraphClient
+        from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+        client: Any = ResourceGraphClient(self._credential, **client_options(self._config))
+        query = tagged_apps_query(self._config.tag_prefix)
+        skip_token: str | None = None
+        while True:
+            request = QueryRequest(
+                subscriptions=list(self._config.subscriptions) or None,
+                query=query,
+                options=QueryRequestOptions(top=PAGE_SIZE, skip_token=skip_token, result_format="objectArray"),
+            )
+            with arm_errors("query Azure Resource Graph for tagged apps"):
+                page = client.resources(request)
+            for row in page.data or []:
+                yield parse_app_id(row["id"], field="resource graph row id")
+            skip_token = page.skip_token
+            if not skip_token:
+                return

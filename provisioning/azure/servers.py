@@ -1,0 +1,55 @@
+"""Database servers: FQDN and Entra administrators, cached briefly since they rarely change."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from provisioning.azure.arm import arm_errors, client_options
+from provisioning.config import Config
+from provisioning.models import Administrator, Engine, ServerInfo
+from provisioning.resource_ids import ResourceId
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+CACHE_SECONDS = 300.0
+
+
+class Servers:
+    """Reads servers through ARM; one entry per server for ``CACHE_SECONDS`` per process."""
+
+    def __init__(self, credential: TokenCredential, config: Config) -> None:
+        self._credential = credential
+        self._config = config
+        self._cache: dict[str, tuple[float, ServerInfo]] = {}
+
+    def get_server(self, engine: Engine, server: ResourceId) -> ServerInfo:
+        cached = self._cache.get(server.key)
+        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        if engine is not Engine.POSTGRES:
+            raise NotImplementedError(f"engine {engine.value} servers are not supported yet")
+        info = self._postgres(server)
+        self._cache[server.key] = (time.monotonic(), info)
+        return info
+
+    def forget(self, server: ResourceId) -> None:
+        """Drop a cached entry, e.g. after the database refused the cached administrator."""
+        self._cache.pop(server.key, None)
+
+    def _postgres(self, server: ResourceId) -> ServerInfo:
+        from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
+
+        client: Any = PostgreSQLManagementClient(self._credential, server.subscription, **client_options(self._config))
+        name = server.names[0]
+        with arm_errors(f"read PostgreSQL server {server.id}"):
+            found = client.servers.get(server.resource_group, name)
+            admins = list(client.administrators_microsoft_entra.list_by_server(server.resource_group, name))
+        return ServerInfo(
+            id=server,
+            fqdn=str(found.fully_qualified_domain_name),
+            administrators=tuple(
+                Administrator(object_id=str(a.object_id).lower(), login=str(a.principal_name)) for a in admins
+            ),
+        )

@@ -1,0 +1,99 @@
+"""Sites and slots: read state, enable the system identity, merge app settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from provisioning.azure.arm import arm_errors, client_options
+from provisioning.config import Config
+from provisioning.errors import TransientError
+from provisioning.models import SiteState, UserAssignedIdentity
+from provisioning.plan import SetAppSettings
+from provisioning.resource_ids import AppRef
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+
+class WebApps:
+    """One management client per subscription, created on first use."""
+
+    def __init__(self, credential: TokenCredential, config: Config) -> None:
+        self._credential = credential
+        self._config = config
+        self._clients: dict[str, Any] = {}
+
+    def _client(self, subscription: str) -> Any:
+        key = subscription.lower()
+        if key not in self._clients:
+            from azure.mgmt.web import WebSiteManagementClient
+
+            self._clients[key] = WebSiteManagementClient(self._credential, subscription, **client_options(self._config))
+        return self._clients[key]
+
+    def get_site(self, app: AppRef) -> SiteState:
+        """The site (or slot) and its app settings: two ARM reads."""
+        client = self._client(app.subscription).web_apps
+        with arm_errors(f"read {app.id}"):
+            if app.slot:
+                site = client.get_slot(app.resource_group, app.site, app.slot)
+                settings = client.list_application_settings_slot(app.resource_group, app.site, app.slot)
+            else:
+                site = client.get(app.resource_group, app.site)
+                settings = client.list_application_settings(app.resource_group, app.site)
+        return _site_state(app, site, dict(settings.properties or {}))
+
+    def enable_system_identity(self, app: AppRef, keep_user_assigned: tuple[str, ...]) -> str:
+        """PATCH the identity with the full set (system + every user-assigned), return the object id."""
+        from azure.mgmt.web.models import ManagedServiceIdentity, SitePatchResource, UserAssignedIdentity
+
+        identity = ManagedServiceIdentity(
+            type="SystemAssigned, UserAssigned" if keep_user_assigned else "SystemAssigned",
+            user_assigned_identities={rid: UserAssignedIdentity() for rid in keep_user_assigned} or None,
+        )
+        client = self._client(app.subscription).web_apps
+        with arm_errors(f"enable the system identity of {app.id}"):
+            if app.slot:
+                site = client.update_slot(app.resource_group, app.site, app.slot, SitePatchResource(identity=identity))
+            else:
+                site = client.update(app.resource_group, app.site, SitePatchResource(identity=identity))
+        principal_id = site.identity.principal_id if site.identity else None
+        if not principal_id:
+            raise TransientError(f"ARM enabled the identity of {app.id} but returned no principal id yet")
+        return str(principal_id).lower()
+
+    def write_settings(self, app: AppRef, current: dict[str, str], step: SetAppSettings) -> None:
+        """Merge onto ``current`` and PUT the whole dictionary (ARM replaces it; there is no ETag)."""
+        from azure.mgmt.web.models import StringDictionary
+
+        merged = {k: v for k, v in current.items() if k not in step.remove}
+        merged.update(dict(step.set))
+        client = self._client(app.subscription).web_apps
+        with arm_errors(f"write the app settings of {app.id}"):
+            if app.slot:
+                client.update_application_settings_slot(
+                    app.resource_group, app.site, app.slot, StringDictionary(properties=merged)
+                )
+            else:
+                client.update_application_settings(app.resource_group, app.site, StringDictionary(properties=merged))
+
+
+def _site_state(app: AppRef, site: Any, settings: dict[str, str]) -> SiteState:
+    identity = site.identity
+    kind = (identity.type or "") if identity else ""
+    system_id = identity.principal_id if identity and "systemassigned" in str(kind).lower().replace(" ", "") else None
+    user_assigned = {}
+    if identity and identity.user_assigned_identities:
+        for rid, value in identity.user_assigned_identities.items():
+            user_assigned[rid] = UserAssignedIdentity(
+                principal_id=str(value.principal_id or "").lower(), client_id=str(value.client_id or "").lower()
+            )
+    site_config = site.site_config
+    return SiteState(
+        app=app,
+        tags=dict(site.tags or {}),
+        linux_fx_version=(site_config.linux_fx_version or "") if site_config else "",
+        system_principal_id=str(system_id).lower() if system_id else None,
+        user_assigned=user_assigned,
+        app_settings=settings,
+    )

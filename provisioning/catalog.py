@@ -1,0 +1,207 @@
+"""Load and validate the platform team's target catalog; every error names the entry and field."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from provisioning.errors import InvalidRequest
+from provisioning.models import (
+    AdminGroup,
+    Catalog,
+    Engine,
+    OnRemove,
+    Privilege,
+    RoleProfile,
+    Target,
+    TlsMode,
+)
+from provisioning.resource_ids import parse_resource_id
+
+BUILTIN_PROFILES: dict[str, RoleProfile] = {
+    "reader": RoleProfile("reader", frozenset({Privilege.SELECT})),
+    "writer": RoleProfile(
+        "writer",
+        frozenset({Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.DELETE}),
+    ),
+    "ddl": RoleProfile(
+        "ddl",
+        frozenset({Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.DELETE, Privilege.CREATE}),
+    ),
+}
+
+SERVER_TYPES = {
+    Engine.POSTGRES: "microsoft.dbforpostgresql/flexibleservers",
+    Engine.MYSQL: "microsoft.dbformysql/flexibleservers",
+    Engine.SQL: "microsoft.sql/servers",
+}
+DEFAULT_SCHEMAS = {Engine.POSTGRES: ("public",), Engine.SQL: ("dbo",), Engine.MYSQL: ()}
+TARGET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+TARGET_FIELDS = {
+    "name", "engine", "server", "database", "schemas", "roles", "allowed_sources",
+    "tls", "on_remove", "owner_role",
+}  # fmt: skip
+
+
+def load_catalog(location: str) -> Catalog:
+    """Read a catalog from a local JSON or YAML file."""
+    path = Path(location)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequest(f"catalog {location!r} cannot be read: {exc.strerror}", field="catalog") from exc
+    return parse_catalog(text, source=location)
+
+
+def parse_catalog(text: str, *, source: str = "catalog") -> Catalog:
+    """Parse catalog text (JSON, or YAML when PyYAML is present) and validate it whole."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        import yaml
+
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidRequest(f"{source}: neither valid JSON nor YAML: {exc}", field="catalog") from exc
+    return catalog_from_document(document)
+
+
+def catalog_from_document(document: Any) -> Catalog:
+    if not isinstance(document, dict):
+        raise InvalidRequest("catalog: the document must be a mapping with 'targets'", field="catalog")
+    unknown = set(document) - {"targets", "profiles", "admin_group"}
+    if unknown:
+        raise InvalidRequest(f"catalog: unknown top-level field(s) {sorted(unknown)}", field="catalog")
+    profiles = dict(BUILTIN_PROFILES)
+    profiles.update(_profiles(document.get("profiles") or {}))
+    raw_targets = document.get("targets")
+    if not isinstance(raw_targets, list) or not raw_targets:
+        raise InvalidRequest("catalog.targets: a non-empty list is required", field="catalog.targets")
+    targets: dict[str, Target] = {}
+    for index, raw in enumerate(raw_targets):
+        target = _target(raw, index, profiles)
+        if target.name in targets:
+            raise InvalidRequest(
+                f"catalog.targets[{index}].name: {target.name!r} is defined twice",
+                field=f"catalog.targets[{index}].name",
+            )
+        targets[target.name] = target
+    return Catalog(targets=targets, profiles=profiles, admin_group=_admin_group(document.get("admin_group")))
+
+
+def _profiles(raw: Any) -> dict[str, RoleProfile]:
+    if not isinstance(raw, dict):
+        raise InvalidRequest(
+            "catalog.profiles: a mapping of name to privilege list is required", field="catalog.profiles"
+        )
+    profiles: dict[str, RoleProfile] = {}
+    for name, privileges in raw.items():
+        where = f"catalog.profiles.{name}"
+        if name in BUILTIN_PROFILES:
+            raise InvalidRequest(f"{where}: {name!r} is a built-in profile and cannot be redefined", field=where)
+        if not isinstance(privileges, list) or not privileges:
+            raise InvalidRequest(f"{where}: a non-empty list of privileges is required", field=where)
+        allowed = [p.value for p in Privilege]
+        chosen = set()
+        for item in privileges:
+            if not isinstance(item, str) or item.upper() not in allowed:
+                raise InvalidRequest(f"{where}: {item!r} is not one of {allowed}", field=where)
+            chosen.add(Privilege(item.upper()))
+        profiles[name] = RoleProfile(name, frozenset(chosen))
+    return profiles
+
+
+def _admin_group(raw: Any) -> AdminGroup | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("object_id"), str) or not isinstance(raw.get("name"), str):
+        raise InvalidRequest("catalog.admin_group: needs 'object_id' and 'name' strings", field="catalog.admin_group")
+    return AdminGroup(object_id=raw["object_id"].lower(), name=raw["name"])
+
+
+def _target(raw: Any, index: int, profiles: dict[str, RoleProfile]) -> Target:
+    where = f"catalog.targets[{index}]"
+    if not isinstance(raw, dict):
+        raise InvalidRequest(f"{where}: a mapping is required", field=where)
+    unknown = set(raw) - TARGET_FIELDS
+    if unknown:
+        raise InvalidRequest(f"{where}: unknown field(s) {sorted(unknown)}", field=where)
+
+    def text(key: str) -> str:
+        value = raw.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidRequest(f"{where}.{key}: a non-empty string is required", field=f"{where}.{key}")
+        return value.strip()
+
+    def strings(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = raw.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise InvalidRequest(f"{where}.{key}: a list of non-empty strings is required", field=f"{where}.{key}")
+        return tuple(v.strip() for v in value)
+
+    def choice(key: str, enum: type[TlsMode] | type[OnRemove] | type[Engine], default: str | None) -> str:
+        value = raw.get(key, default)
+        allowed = [e.value for e in enum]
+        if value not in allowed:
+            raise InvalidRequest(f"{where}.{key}: {value!r} is not one of {allowed}", field=f"{where}.{key}")
+        return str(value)
+
+    name = text("name")
+    if not TARGET_NAME.match(name):
+        raise InvalidRequest(
+            f"{where}.name: {name!r} must be lower-case letters, digits, '-' or '_', starting with a letter",
+            field=f"{where}.name",
+        )
+    where = f"catalog.targets[{name}]"
+    engine = Engine(choice("engine", Engine, None))
+    server = parse_resource_id(text("server"), field=f"{where}.server")
+    if server.full_type != SERVER_TYPES[engine] or len(server.names) != 1:
+        raise InvalidRequest(
+            f"{where}.server: an {engine.value} target needs a {SERVER_TYPES[engine]} id, got {server.full_type}",
+            field=f"{where}.server",
+        )
+    roles = strings("roles", ())
+    if not roles:
+        raise InvalidRequest(f"{where}.roles: list at least one role profile", field=f"{where}.roles")
+    for role in roles:
+        if role not in profiles:
+            raise InvalidRequest(
+                f"{where}.roles: {role!r} is not a known profile ({sorted(profiles)})", field=f"{where}.roles"
+            )
+    sources = strings("allowed_sources", ())
+    if not sources:
+        raise InvalidRequest(
+            f"{where}.allowed_sources: list the subscriptions, resource groups or id prefixes whose apps may connect",
+            field=f"{where}.allowed_sources",
+        )
+    for source in sources:
+        if not source.lower().startswith("/subscriptions/"):
+            raise InvalidRequest(
+                f"{where}.allowed_sources: {source!r} is not an ARM scope (/subscriptions/...)",
+                field=f"{where}.allowed_sources",
+            )
+    schemas = strings("schemas", DEFAULT_SCHEMAS[engine])
+    if engine is Engine.MYSQL and raw.get("schemas"):
+        raise InvalidRequest(f"{where}.schemas: MySQL has no schemas inside a database", field=f"{where}.schemas")
+    owner_role = raw.get("owner_role")
+    if owner_role is not None and (engine is not Engine.POSTGRES or not isinstance(owner_role, str)):
+        raise InvalidRequest(
+            f"{where}.owner_role: a string, and only for postgres targets", field=f"{where}.owner_role"
+        )
+    return Target(
+        name=name,
+        engine=engine,
+        server=server,
+        database=text("database"),
+        schemas=schemas,
+        roles=frozenset(roles),
+        allowed_sources=sources,
+        tls=TlsMode(choice("tls", TlsMode, TlsMode.REQUIRE.value)),
+        on_remove=OnRemove(choice("on_remove", OnRemove, OnRemove.REPORT.value)),
+        owner_role=owner_role,
+    )

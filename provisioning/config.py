@@ -1,0 +1,45 @@
+"""Runtime configuration read from the Function App's settings (environment variables)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from provisioning.errors import InvalidRequest
+
+PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
+
+
+@dataclass(frozen=True)
+class Config:
+    catalog: str
+    arm_endpoint: str = PUBLIC_ARM_ENDPOINT
+    arm_scope: str = PUBLIC_ARM_ENDPOINT + "/.default"
+    function_object_id: str = ""
+    subscriptions: tuple[str, ...] = ()
+    tag_prefix: str = "passwordless"
+    report_dir: str = ""
+    apply_role: str = "Passwordless.Apply"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        catalog = env.get("PASSWORDLESS_CATALOG", "").strip()
+        if not catalog:
+            raise InvalidRequest(
+                "setting PASSWORDLESS_CATALOG is empty: point it at the target catalog", field="PASSWORDLESS_CATALOG"
+            )
+        endpoint = env.get("PASSWORDLESS_ARM_ENDPOINT", PUBLIC_ARM_ENDPOINT).strip().rstrip("/")
+        return cls(
+            catalog=catalog,
+            arm_endpoint=endpoint,
+            arm_scope=env.get("PASSWORDLESS_ARM_SCOPE", "").strip() or PUBLIC_ARM_ENDPOINT + "/.default",
+            function_object_id=env.get("PASSWORDLESS_FUNCTION_OBJECT_ID", "").strip().lower(),
+            subscriptions=tuple(
+                s.strip().lower() for s in env.get("PASSWORDLESS_SUBSCRIPTIONS", "").split(",") if s.strip()
+            ),
+            tag_prefix=env.get("PASSWORDLESS_TAG_PREFIX", "passwordless").strip() or "passwordless",
+            report_dir=env.get("PASSWORDLESS_REPORT_DIR", "").strip(),
+            apply_role=env.get("PASSWORDLESS_APPLY_ROLE", "Passwordless.Apply").strip(),
+        )

@@ -1,0 +1,293 @@
+"""Azure Database for PostgreSQL flexible server, through psycopg2.
+
+Azure-only SQL is confined to two statements (``AZURE_ONLY_*``): creating a principal bound to an
+Entra object id and reading that binding back. Everything else is plain PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from provisioning.errors import PermanentError, TransientError
+from provisioning.models import DatabaseState, Grant, PrincipalState, ServerInfo, Target, TlsMode
+from provisioning.plan import CreatePrincipal, DatabaseStep, GrantPrivileges, RebindPrincipal, RevokePrivileges
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as pg_connection
+    from psycopg2.sql import Composable
+
+ADMIN_DATABASE = "postgres"
+PORT = 5432
+# Keywords cannot be quoted, so only these ever reach SQL text, in this order.
+PRIVILEGE_ORDER = (
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "TRUNCATE",
+    "REFERENCES",
+    "TRIGGER",
+    "USAGE",
+    "CREATE",
+    "CONNECT",
+    "TEMPORARY",
+    "EXECUTE",
+    "MAINTAIN",
+)
+ON_CLAUSE = {"database": "DATABASE", "schema": "SCHEMA", "table": "TABLE", "sequence": "SEQUENCE"}
+DEFAULT_CLAUSE = {"default_table": "TABLES", "default_sequence": "SEQUENCES"}
+
+AZURE_ONLY_CREATE_PRINCIPAL = "SELECT * FROM pgaadauth_create_principal_with_oid({}, {}, 'service', false, false)"
+# Columns are aliased by position: Azure's docs spell the first one both rolname and rolename.
+AZURE_ONLY_READ_BINDING = (
+    "SELECT r.rolname, p.object_id FROM pg_catalog.pg_roles r "
+    "LEFT JOIN pgaadauth_list_principals(false) "
+    "AS p(role_name, principal_type, object_id, tenant_id, is_mfa, is_admin) ON p.role_name = r.rolname "
+    "WHERE r.rolname = %s"
+)
+# One round trip per database: the principal's privileges in scope, plus the objects in scope.
+SNAPSHOT = """
+WITH p AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(principal)s),
+     s AS (SELECT oid, nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY(%(schemas)s)),
+     c AS (SELECT c.oid, c.relkind, c.relname, c.relacl, c.relowner, s.nspname
+             FROM pg_catalog.pg_class c JOIN s ON c.relnamespace = s.oid
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+              AND c.relowner NOT IN (SELECT oid FROM p))
+SELECT 'database', ARRAY[d.datname::text], a.privilege_type
+  FROM pg_catalog.pg_database d, LATERAL aclexplode(d.datacl) a
+ WHERE d.datname = current_database() AND a.grantee IN (SELECT oid FROM p)
+UNION ALL
+SELECT 'schema', ARRAY[n.nspname::text], a.privilege_type
+  FROM pg_catalog.pg_namespace n JOIN s ON s.oid = n.oid, LATERAL aclexplode(n.nspacl) a
+ WHERE a.grantee IN (SELECT oid FROM p)
+UNION ALL
+SELECT CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END,
+       ARRAY[c.nspname::text, c.relname::text], a.privilege_type
+  FROM c, LATERAL aclexplode(c.relacl) a
+ WHERE a.grantee IN (SELECT oid FROM p)
+UNION ALL
+SELECT CASE d.defaclobjtype WHEN 'S' THEN 'default_sequence' ELSE 'default_table' END,
+       ARRAY[pg_catalog.pg_get_userbyid(d.defaclrole)::text, s.nspname::text], a.privilege_type
+  FROM pg_catalog.pg_default_acl d JOIN s ON d.defaclnamespace = s.oid, LATERAL aclexplode(d.defaclacl) a
+ WHERE d.defaclobjtype IN ('r', 'S') AND a.grantee IN (SELECT oid FROM p)
+UNION ALL
+SELECT CASE c.relkind WHEN 'S' THEN 'object:sequence' ELSE 'object:table' END,
+       ARRAY[c.nspname::text, c.relname::text], NULL
+  FROM c
+UNION ALL
+SELECT 'owner', ARRAY[COALESCE(%(owner)s, pg_catalog.pg_get_userbyid(d.datdba)::text)], NULL
+  FROM pg_catalog.pg_database d WHERE d.datname = current_database()
+"""
+
+
+class PostgresSession:
+    """Admin connections to one flexible server; the token is the password, fetched per connection."""
+
+    def __init__(self, server: ServerInfo, login: str, token: Callable[[], str]) -> None:
+        self._server = server
+        self._login = login
+        self._token = token
+        self._connections: dict[tuple[str, TlsMode], pg_connection] = {}
+        self._observed: dict[str, DatabaseState] = {}
+        self.catalog_queries: dict[str, int] = defaultdict(int)
+        self.writes = 0
+
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self, database: str, tls: TlsMode) -> pg_connection:
+        key = (database, tls)
+        existing = self._connections.get(key)
+        if existing is not None and not existing.closed:
+            return existing
+        import psycopg2
+
+        with _database_errors(f"connect to {self._server.fqdn}/{database} as {self._login!r}"):
+            conn = psycopg2.connect(
+                host=self._server.fqdn,
+                port=PORT,
+                dbname=database,
+                user=self._login,
+                password=self._token(),
+                sslmode=tls.value,
+                connect_timeout=10,
+                application_name="passwordless-provisioner",
+            )
+        self._connections[key] = conn
+        return conn
+
+    def close(self) -> None:
+        for conn in self._connections.values():
+            conn.close()
+        self._connections.clear()
+
+    # -- observe -----------------------------------------------------------------------------
+    def observe(self, target: Target, principal: str) -> DatabaseState:
+        binding = self._read_binding(principal, target.tls)
+        conn = self._connect(target.database, target.tls)
+        with _database_errors(f"read privileges in {target.database}"), conn.cursor() as cur:
+            cur.execute(SNAPSHOT, {"principal": principal, "schemas": list(target.schemas), "owner": target.owner_role})
+            rows = cur.fetchall()
+        conn.rollback()  # end the read-only transaction
+        self.catalog_queries[target.database] += 1
+        grants: set[Grant] = set()
+        objects: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        owner: str | None = None
+        for kind, name, privilege in rows:
+            if kind == "owner":
+                owner = name[0]
+            elif kind.startswith("object:"):
+                objects[kind.split(":", 1)[1]].append(tuple(name))
+            else:
+                grants.add(Grant(kind, tuple(name), privilege))
+        state = DatabaseState(
+            principal=binding,
+            grants=frozenset(grants),
+            objects={kind: tuple(sorted(names)) for kind, names in objects.items()},
+            default_owner=owner,
+        )
+        self._observed[target.database] = state
+        return state
+
+    def _read_binding(self, principal: str, tls: TlsMode) -> PrincipalState | None:
+        conn = self._connect(ADMIN_DATABASE, tls)
+        with _database_errors("read the principal's Entra binding"), conn.cursor() as cur:
+            cur.execute(AZURE_ONLY_READ_BINDING, (principal,))
+            row = cur.fetchone()
+        conn.rollback()
+        self.catalog_queries[ADMIN_DATABASE] += 1
+        if row is None:
+            return None
+        return PrincipalState(name=row[0], object_id=str(row[1]).lower() if row[1] else None)
+
+    # -- render and apply --------------------------------------------------------------------
+    def render(self, step: DatabaseStep, target: Target) -> tuple[str, ...]:
+        conn = self._connect(target.database, target.tls)
+        return tuple(statement.as_string(conn) for _, statement in self._statements(step, target))
+
+    def apply(self, step: DatabaseStep, target: Target) -> None:
+        """Run one step; statements on one database share a transaction under a principal lock."""
+        from psycopg2 import sql
+
+        by_database: dict[str, list[Composable]] = defaultdict(list)
+        order: list[str] = []
+        for database, statement in self._statements(step, target):
+            if database not in by_database:
+                order.append(database)
+            by_database[database].append(statement)
+        for database in order:
+            conn = self._connect(database, target.tls)
+            with _database_errors(f"{step.description} in {database}"):
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(
+                            sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(sql.Literal(step.principal))
+                        )
+                        for statement in by_database[database]:
+                            cur.execute(statement)
+                            self.writes += 1
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
+
+    def _statements(self, step: DatabaseStep, target: Target) -> list[tuple[str, Composable]]:
+        """(database, statement) pairs: principals live on ``postgres``, grants in the app database."""
+        from psycopg2 import sql
+
+        if isinstance(step, CreatePrincipal):
+            return [(ADMIN_DATABASE, _create_principal(step.principal, step.object_id))]
+        if isinstance(step, RebindPrincipal):
+            pairs: list[tuple[str, Composable]] = []
+            for database, state in self._observed.items():
+                pairs += [(database, s) for s in grant_statements(state.grants, step.principal, revoke=True)]
+            pairs.append((ADMIN_DATABASE, sql.SQL("DROP ROLE {}").format(sql.Identifier(step.principal))))
+            pairs.append((ADMIN_DATABASE, _create_principal(step.principal, step.object_id)))
+            return pairs
+        revoke = isinstance(step, RevokePrivileges)
+        assert isinstance(step, (GrantPrivileges, RevokePrivileges))
+        return [(target.database, s) for s in grant_statements(frozenset(step.grants), step.principal, revoke=revoke)]
+
+
+def _create_principal(principal: str, object_id: str | None) -> Composable:
+    from psycopg2 import sql
+
+    if object_id is None:
+        raise PermanentError(f"principal {principal!r} cannot be created before its identity exists")
+    return sql.SQL(AZURE_ONLY_CREATE_PRINCIPAL).format(sql.Literal(principal), sql.Literal(object_id))
+
+
+def grant_statements(grants: frozenset[Grant], principal: str, *, revoke: bool) -> list[Composable]:
+    """GRANT/REVOKE statements, grouped so objects with the same privileges share one statement."""
+    from psycopg2 import sql
+
+    verb, preposition = ("REVOKE", "FROM") if revoke else ("GRANT", "TO")
+    role = sql.Identifier(principal)
+    privileges_of: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+    for grant in grants:
+        privileges_of[(grant.object_kind, grant.object_name)].add(grant.privilege)
+    grouped: dict[tuple[str, tuple[str, ...]], list[tuple[str, ...]]] = defaultdict(list)
+    for (kind, name), held in sorted(privileges_of.items()):
+        grouped[(kind, _ordered(held))].append(name)
+    statements: list[Composable] = []
+    for (kind, privileges), names in sorted(grouped.items(), key=lambda item: _kind_rank(item[0][0])):
+        keywords = sql.SQL(", ").join(sql.SQL(p) for p in privileges)
+        if kind in DEFAULT_CLAUSE:
+            for owner, schema in names:
+                statements.append(
+                    sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} {} {} ON {} {} {}").format(
+                        sql.Identifier(owner),
+                        sql.Identifier(schema),
+                        sql.SQL(verb),
+                        keywords,
+                        sql.SQL(DEFAULT_CLAUSE[kind]),
+                        sql.SQL(preposition),
+                        role,
+                    )
+                )
+        elif kind in ON_CLAUSE:
+            objects = sql.SQL(", ").join(sql.Identifier(*name) for name in names)
+            statements.append(
+                sql.SQL("{} {} ON {} {} {} {}").format(
+                    sql.SQL(verb), keywords, sql.SQL(ON_CLAUSE[kind]), objects, sql.SQL(preposition), role
+                )
+            )
+        else:
+            raise PermanentError(f"unknown PostgreSQL object kind {kind!r}")
+    return statements
+
+
+def _ordered(privileges: set[str]) -> tuple[str, ...]:
+    unknown = privileges - set(PRIVILEGE_ORDER)
+    if unknown:
+        raise PermanentError(f"unexpected PostgreSQL privilege(s) {sorted(unknown)}")
+    return tuple(p for p in PRIVILEGE_ORDER if p in privileges)
+
+
+def _kind_rank(kind: str) -> int:
+    """Database before schema before objects, so a grant never refers to what it cannot reach."""
+    return ["database", "schema", "table", "sequence", "default_table", "default_sequence"].index(kind)
+
+
+@contextmanager
+def _database_errors(action: str) -> Iterator[None]:
+    """psycopg2 errors into the core's tree; lost connections are transient, the rest permanent."""
+    import psycopg2
+    from psycopg2 import errors
+
+    try:
+        yield
+    except errors.InsufficientPrivilege as exc:
+        raise PermanentError(f"{action}: insufficient privilege: {_first_line(exc)}") from exc
+    except psycopg2.OperationalError as exc:
+        text = _first_line(exc)
+        if "authentication failed" in text or "no pg_hba.conf entry" in text or "does not exist" in text:
+            raise PermanentError(f"{action}: login refused: {text}") from exc
+        raise TransientError(f"{action}: {text}") from exc
+    except psycopg2.Error as exc:
+        raise PermanentError(f"{action}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Any) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,47 @@
+"""The error tree callers branch on: permanent (do not retry) versus transient (retry later)."""
+
+from __future__ import annotations
+
+
+class ProvisioningError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class PermanentError(ProvisioningError):
+    """Retrying will not help until a person changes something."""
+
+
+class InvalidRequest(PermanentError):
+    """A tag, HTTP body, event or catalog entry is malformed; ``field`` names where."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class PolicyViolation(PermanentError):
+    """The request is well formed but the catalog does not allow it."""
+
+
+class AdminMissing(PermanentError):
+    """The function (or its admin group) is not an Entra administrator of a database server."""
+
+
+class NotFound(PermanentError):
+    """The app or resource named by a request does not exist."""
+
+
+class Conflict(PermanentError):
+    """Another owner holds what the request needs (a lock, or a principal of another app)."""
+
+
+class TransientError(ProvisioningError):
+    """Try again later; ``retry_after`` is a hint in seconds when the cloud gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConvergenceError(ProvisioningError):
+    """After apply, a second plan was not empty: the apply did not do what it planned."""

@@ -1,0 +1,166 @@
+"""Frozen value types shared by every layer: catalog, requests and observed state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from provisioning.resource_ids import AppRef, ResourceId
+
+
+class Engine(str, Enum):
+    SQL = "sql"
+    POSTGRES = "postgres"
+    MYSQL = "mysql"
+
+
+class ClientType(str, Enum):
+    PYTHON = "python"
+    DJANGO = "django"
+    DOTNET = "dotnet"
+    JAVA = "java"
+    SPRINGBOOT = "springboot"
+    NODEJS = "nodejs"
+    GO = "go"
+
+
+class OnRemove(str, Enum):
+    REPORT = "report"
+    REVOKE = "revoke"
+
+
+class TlsMode(str, Enum):
+    REQUIRE = "require"
+    DISABLE = "disable"
+
+
+class IdentityKind(str, Enum):
+    SYSTEM = "system"
+    USER = "user"
+    CREATE = "create"
+
+
+class Privilege(str, Enum):
+    """Engine-neutral privileges a role profile may list; each engine expands them."""
+
+    SELECT = "SELECT"
+    INSERT = "INSERT"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    CREATE = "CREATE"
+
+
+@dataclass(frozen=True)
+class RoleProfile:
+    name: str
+    privileges: frozenset[Privilege]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One database the platform team offers, and who may ask for it."""
+
+    name: str
+    engine: Engine
+    server: ResourceId
+    database: str
+    schemas: tuple[str, ...]
+    roles: frozenset[str]
+    allowed_sources: tuple[str, ...]
+    tls: TlsMode = TlsMode.REQUIRE
+    on_remove: OnRemove = OnRemove.REPORT
+    owner_role: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminGroup:
+    """An Entra group the function is a member of, made administrator of the servers."""
+
+    object_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    targets: dict[str, Target]
+    profiles: dict[str, RoleProfile]
+    admin_group: AdminGroup | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionRequest:
+    target: str
+    role: str
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    kind: IdentityKind = IdentityKind.SYSTEM
+    resource_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class AppRequest:
+    app: AppRef
+    connections: tuple[ConnectionRequest, ...]
+    identity: IdentitySpec = IdentitySpec()
+    client: ClientType | None = None
+
+
+@dataclass(frozen=True)
+class UserAssignedIdentity:
+    principal_id: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class SiteState:
+    """What ARM says about a site or slot right now."""
+
+    app: AppRef
+    tags: dict[str, str]
+    linux_fx_version: str
+    system_principal_id: str | None
+    user_assigned: dict[str, UserAssignedIdentity]
+    app_settings: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Administrator:
+    object_id: str
+    login: str
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    id: ResourceId
+    fqdn: str
+    administrators: tuple[Administrator, ...]
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One privilege on one object. ``object_kind`` is engine vocabulary (``table``, ``schema``...)."""
+
+    object_kind: str
+    object_name: tuple[str, ...]
+    privilege: str
+
+
+@dataclass(frozen=True)
+class PrincipalState:
+    """A database principal as the engine's catalog shows it; ``object_id`` is its Entra binding."""
+
+    name: str
+    object_id: str | None
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """One target database seen in one snapshot: the principal, its grants, the objects in scope."""
+
+    principal: PrincipalState | None
+    grants: frozenset[Grant]
+    objects: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    default_owner: str | None = None

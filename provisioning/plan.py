@@ -1,0 +1,148 @@
+"""Plan steps and the Plan: ordered, immutable, printable and JSON-able data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from provisioning.models import Grant
+from provisioning.resource_ids import AppRef
+
+OBJECT_ID_PLACEHOLDER = "<object id known after the identity is enabled>"
+
+
+@dataclass(frozen=True)
+class EnableSystemIdentity:
+    """Turn the app's system identity on, keeping every user-assigned identity attached."""
+
+    app: AppRef
+    keep_user_assigned: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        kept = f", keeping {len(self.keep_user_assigned)} user-assigned" if self.keep_user_assigned else ""
+        return f"enable the system-assigned identity of {self.app.display_name}{kept}"
+
+
+@dataclass(frozen=True)
+class CreatePrincipal:
+    """Create a database principal bound to exactly one Entra identity."""
+
+    target: str
+    principal: str
+    object_id: str | None
+    sql: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        bound_to = self.object_id or OBJECT_ID_PLACEHOLDER
+        return f"create principal {self.principal!r} on {self.target} bound to object id {bound_to}"
+
+
+@dataclass(frozen=True)
+class RebindPrincipal:
+    """Drop a principal bound to another (usually deleted) identity and create it for this one."""
+
+    target: str
+    principal: str
+    old_object_id: str | None
+    object_id: str | None
+    sql: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        return (
+            f"rebind principal {self.principal!r} on {self.target} from object id "
+            f"{self.old_object_id} to {self.object_id or OBJECT_ID_PLACEHOLDER}"
+        )
+
+
+@dataclass(frozen=True)
+class GrantPrivileges:
+    target: str
+    principal: str
+    grants: tuple[Grant, ...]
+    sql: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        return f"grant {len(self.grants)} missing privilege(s) to {self.principal!r} on {self.target}"
+
+
+@dataclass(frozen=True)
+class RevokePrivileges:
+    target: str
+    principal: str
+    grants: tuple[Grant, ...]
+    sql: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        return f"revoke {len(self.grants)} excess privilege(s) from {self.principal!r} on {self.target}"
+
+
+@dataclass(frozen=True)
+class SetAppSettings:
+    """Merge managed settings into the app's settings; every other setting stays as it was."""
+
+    app: AppRef
+    set: tuple[tuple[str, str], ...]
+    remove: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()  # keys of ``set`` the app does not have at all (versus changed)
+
+    @property
+    def description(self) -> str:
+        parts = []
+        if self.set:
+            parts.append("set " + ", ".join(key for key, _ in self.set))
+        if self.remove:
+            parts.append("remove " + ", ".join(self.remove))
+        return f"app settings of {self.app.display_name}: " + "; ".join(parts)
+
+
+DatabaseStep = CreatePrincipal | RebindPrincipal | GrantPrivileges | RevokePrivileges
+Step = EnableSystemIdentity | DatabaseStep | SetAppSettings
+
+
+@dataclass(frozen=True)
+class Plan:
+    app: AppRef
+    steps: tuple[Step, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    def with_sql(self, rendered: dict[int, tuple[str, ...]]) -> Plan:
+        """Attach rendered SQL to database steps, by step position."""
+        steps = tuple(
+            replace(step, sql=rendered[i])
+            if i in rendered and not isinstance(step, (EnableSystemIdentity, SetAppSettings))
+            else step
+            for i, step in enumerate(self.steps)
+        )
+        return Plan(self.app, steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"app": self.app.id, "steps": [step_to_dict(step) for step in self.steps]}
+
+    def describe(self) -> str:
+        if not self.steps:
+            return f"{self.app.display_name}: nothing to do"
+        lines = [f"{self.app.display_name}: {len(self.steps)} step(s)"]
+        for number, step in enumerate(self.steps, start=1):
+            lines.append(f"  {number}. {step.description}")
+            lines.extend(f"       {statement}" for statement in getattr(step, "sql", ()))
+        return "\n".join(lines)
+
+
+def step_to_dict(step: Step) -> dict[str, Any]:
+    data: dict[str, Any] = {"step": type(step).__name__, "description": step.description}
+    if isinstance(step, SetAppSettings):
+        data["set"] = dict(step.set)
+        data["remove"] = list(step.remove)
+    elif not isinstance(step, EnableSystemIdentity):
+        data["target"] = step.target
+        data["principal"] = step.principal
+        data["sql"] = list(step.sql)
+    return data

@@ -1,0 +1,36 @@
+"""Database principal names for apps: readable, within engine limits, deterministic, collision-free."""
+
+from __future__ import annotations
+
+import hashlib
+
+from provisioning.models import Engine
+from provisioning.resource_ids import AppRef
+
+SLOT_SEPARATOR = "."  # site and slot names cannot contain '.', so 'a.b' is only ever site a, slot b
+BYTE_LIMIT = {Engine.POSTGRES: 63}
+CHAR_LIMIT = {Engine.MYSQL: 32, Engine.SQL: 128}
+DIGEST_LENGTH = 8
+
+
+def principal_name(app: AppRef, engine: Engine) -> str:
+    """``site`` or ``site.slot``; shortened with a digest of the full name when too long."""
+    full = f"{app.site}{SLOT_SEPARATOR}{app.slot}" if app.slot else app.site
+    return shorten(full, engine)
+
+
+def shorten(name: str, engine: Engine) -> str:
+    """Keep a prefix and add ``~<digest of the whole name>``, so distinct names stay distinct."""
+    if _fits(name, engine):
+        return name
+    digest = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
+    prefix = name
+    while prefix and not _fits(prefix + digest, engine):
+        prefix = prefix[:-1]
+    return prefix + digest
+
+
+def _fits(name: str, engine: Engine) -> bool:
+    if engine in BYTE_LIMIT:
+        return len(name.encode("utf-8")) <= BYTE_LIMIT[engine]
+    return len(name) <= CHAR_LIMIT[engine]

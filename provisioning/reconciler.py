@@ -1,0 +1,236 @@
+"""observe -> plan -> apply -> verify for one app. The only place that sequences side effects."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any, Protocol
+
+from provisioning.engines.base import DatabaseSession
+from provisioning.errors import AdminMissing, ConvergenceError
+from provisioning.models import AppRequest, Catalog, DatabaseState, Engine, ServerInfo, SiteState, Target
+from provisioning.plan import EnableSystemIdentity, Plan, SetAppSettings, Step
+from provisioning.planner import Desired, Observed, plan
+from provisioning.policy import Grantable, authorize
+from provisioning.principal_names import principal_name
+from provisioning.requests import is_requested, request_from_tags
+from provisioning.resource_ids import AppRef
+
+log = logging.getLogger(__name__)
+
+
+class Mode(str, Enum):
+    APPLY = "apply"
+    PLAN = "plan"
+
+
+class WebAppsPort(Protocol):
+    def get_site(self, app: AppRef) -> SiteState: ...
+    def enable_system_identity(self, app: AppRef, keep_user_assigned: tuple[str, ...]) -> str: ...
+    def write_settings(self, app: AppRef, current: dict[str, str], step: SetAppSettings) -> None: ...
+
+
+class ServersPort(Protocol):
+    def get_server(self, engine: Engine, server: Any) -> ServerInfo: ...
+
+
+SessionFactory = Callable[[Engine, ServerInfo, str], DatabaseSession]
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    """What happened to one app. ``plan`` is what was (or would be) applied."""
+
+    app: AppRef
+    mode: Mode
+    plan: Plan
+    applied: bool
+    seconds: float
+    database_catalog_queries: dict[str, int] = field(default_factory=dict)
+    database_writes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app.id,
+            "mode": self.mode.value,
+            "outcome": "converged" if self.applied else ("no-op" if self.plan.empty else "planned"),
+            "plan": self.plan.to_dict(),
+            "seconds": round(self.seconds, 3),
+            "database_writes": self.database_writes,
+        }
+
+
+class Reconciler:
+    def __init__(
+        self,
+        catalog: Catalog,
+        webapps: WebAppsPort,
+        servers: ServersPort,
+        open_session: SessionFactory,
+        *,
+        function_object_id: str = "",
+        tag_prefix: str = "passwordless",
+    ) -> None:
+        self.catalog = catalog
+        self._webapps = webapps
+        self._servers = servers
+        self._open_session = open_session
+        self._function_object_id = function_object_id.lower()
+        self.tag_prefix = tag_prefix
+
+    def reconcile_app(self, app: AppRef, mode: Mode = Mode.APPLY) -> ReconcileResult | None:
+        """Reconcile what the app's own tags ask for (the Event Grid and audit path).
+
+        None when the app carries no request tag: nothing is asked of us.
+        """
+        site = self._webapps.get_site(app)
+        if not is_requested(site.tags, prefix=self.tag_prefix):
+            return None
+        request = request_from_tags(app, site.tags, prefix=self.tag_prefix)
+        return self._reconcile(request, site, mode)
+
+    def reconcile_request(self, request: AppRequest, mode: Mode = Mode.APPLY) -> ReconcileResult:
+        """Reconcile an explicit request (the pipeline path); the app's tags are not consulted."""
+        return self._reconcile(request, self._webapps.get_site(request.app), mode)
+
+    def _reconcile(self, request: AppRequest, site: SiteState, mode: Mode) -> ReconcileResult:
+        started = time.monotonic()
+        connections = authorize(request, self.catalog)
+        desired = Desired(request, connections)
+        with self._sessions(connections) as sessions:
+            observed = self._observe(desired, site, sessions)
+            first = self._render(plan(desired, observed), desired, sessions)
+            if mode is Mode.PLAN or first.empty:
+                return self._result(request.app, mode, first, False, started, sessions=sessions)
+            applied = self._apply(first, desired, observed, sessions)
+            verify_site = self._webapps.get_site(request.app)
+            second = plan(desired, self._observe(desired, verify_site, sessions))
+            if not second.empty:
+                raise ConvergenceError(f"after apply, {request.app.id} still plans:\n{second.describe()}")
+            log.info("reconciled %s: %d step(s) applied", request.app.id, len(applied.steps))
+            return self._result(request.app, mode, applied, True, started, sessions=sessions)
+
+    # -- phases ------------------------------------------------------------------------------
+    def _observe(self, desired: Desired, site: SiteState, sessions: _Sessions) -> Observed:
+        databases: dict[str, DatabaseState] = {}
+        for connection in desired.connections:
+            target = connection.target
+            session = sessions.get(target)
+            databases[target.name] = session.observe(target, principal_name(desired.request.app, target.engine))
+        return Observed(site=site, servers=sessions.servers, databases=databases)
+
+    def _render(self, planned: Plan, desired: Desired, sessions: _Sessions) -> Plan:
+        targets = {c.target.name: c.target for c in desired.connections}
+        rendered = {
+            index: sessions.get(targets[step.target]).render(step, targets[step.target])
+            for index, step in enumerate(planned.steps)
+            if not isinstance(step, (EnableSystemIdentity, SetAppSettings))
+        }
+        return planned.with_sql(rendered)
+
+    def _apply(self, first: Plan, desired: Desired, observed: Observed, sessions: _Sessions) -> Plan:
+        """Identity first; then re-plan (pure) with the new object id and apply the rest in order.
+
+        Returns the plan as applied, with the object id filled in where the first plan had a placeholder.
+        """
+        applied: list[Step] = []
+        current = first
+        identity = first.steps[0]
+        if isinstance(identity, EnableSystemIdentity):
+            object_id = self._webapps.enable_system_identity(identity.app, identity.keep_user_assigned)
+            applied.append(identity)
+            observed = replace(observed, site=replace(observed.site, system_principal_id=object_id))
+            current = self._render(plan(desired, observed), desired, sessions)
+        targets = {c.target.name: c.target for c in desired.connections}
+        for step in current.steps:
+            if isinstance(step, EnableSystemIdentity):
+                raise ConvergenceError(f"{step.app.id}: the identity is still disabled after enabling it")
+            if isinstance(step, SetAppSettings):
+                self._webapps.write_settings(step.app, observed.site.app_settings, step)
+            else:
+                sessions.get(targets[step.target]).apply(step, targets[step.target])
+            applied.append(step)
+        return Plan(first.app, tuple(applied))
+
+    def _result(
+        self, app: AppRef, mode: Mode, planned: Plan, applied: bool, started: float, *, sessions: _Sessions
+    ) -> ReconcileResult:
+        return ReconcileResult(
+            app=app,
+            mode=mode,
+            plan=planned,
+            applied=applied,
+            seconds=time.monotonic() - started,
+            database_catalog_queries=sessions.catalog_queries(),
+            database_writes=sessions.writes(),
+        )
+
+    @contextmanager
+    def _sessions(self, connections: tuple[Grantable, ...]) -> Iterator[_Sessions]:
+        with ExitStack() as stack:
+            sessions = _Sessions(self, stack)
+            for connection in connections:
+                sessions.open(connection.target)
+            yield sessions
+
+    def admin_login(self, server: ServerInfo) -> str:
+        """The login of the administrator the function acts as; never replaces anyone's admin."""
+        candidates = {self._function_object_id}
+        if self.catalog.admin_group is not None:
+            candidates.add(self.catalog.admin_group.object_id)
+        for admin in server.administrators:
+            if admin.object_id in candidates:
+                return admin.login
+        raise AdminMissing(missing_admin_message(server, self._function_object_id, self.catalog))
+
+
+class _Sessions:
+    """One database session per server for the duration of a reconcile."""
+
+    def __init__(self, owner: Reconciler, stack: ExitStack) -> None:
+        self._owner = owner
+        self._stack = stack
+        self._by_server: dict[str, DatabaseSession] = {}
+        self.servers: dict[str, ServerInfo] = {}
+
+    def open(self, target: Target) -> None:
+        key = target.server.key
+        if key in self._by_server:
+            return
+        server = self._owner._servers.get_server(target.engine, target.server)
+        session = self._owner._open_session(target.engine, server, self._owner.admin_login(server))
+        self._stack.callback(session.close)
+        self._by_server[key] = session
+        self.servers[key] = server
+
+    def get(self, target: Target) -> DatabaseSession:
+        return self._by_server[target.server.key]
+
+    def catalog_queries(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for key, session in self._by_server.items():
+            for database, count in session.catalog_queries.items():
+                totals[f"{self.servers[key].id.names[0]}/{database}"] = count
+        return totals
+
+    def writes(self) -> int:
+        return sum(session.writes for session in self._by_server.values())
+
+
+def missing_admin_message(server: ServerInfo, function_object_id: str, catalog: Catalog) -> str:
+    """Name the exact command that makes the function (or its group) an administrator."""
+    group = catalog.admin_group
+    object_id = group.object_id if group else (function_object_id or "<function identity object id>")
+    name = group.name if group else "<function identity name>"
+    kind = "Group" if group else "ServicePrincipal"
+    rid = server.id
+    return (
+        f"the function is not an Entra administrator of {rid.id}; an owner of the server can add it "
+        f"(existing administrators are kept): az postgres flexible-server microsoft-entra-admin create "
+        f"--resource-group {rid.resource_group} --server-name {rid.names[0]} --display-name {name} "
+        f"--object-id {object_id} --type {kind}"
+    )

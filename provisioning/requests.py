@@ -1,0 +1,126 @@
+"""Turn a site's tags or an HTTP body into an AppRequest; errors name the tag or field and position."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from provisioning.errors import InvalidRequest
+from provisioning.models import AppRequest, ClientType, ConnectionRequest, IdentityKind, IdentitySpec
+from provisioning.resource_ids import AppRef, parse_app_id, parse_resource_id
+
+DEFAULT_TAG_PREFIX = "passwordless"
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+IDENTITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$")
+
+
+def find_tag(tags: Mapping[str, str], key: str) -> str | None:
+    """ARM tag keys are case-insensitive: look one up that way."""
+    wanted = key.lower()
+    for name, value in tags.items():
+        if name.lower() == wanted:
+            return value
+    return None
+
+
+def is_requested(tags: Mapping[str, str], *, prefix: str = DEFAULT_TAG_PREFIX) -> bool:
+    return find_tag(tags, prefix) is not None
+
+
+def request_from_tags(app: AppRef, tags: Mapping[str, str], *, prefix: str = DEFAULT_TAG_PREFIX) -> AppRequest:
+    """Parse the ``<prefix>``, ``<prefix>-identity`` and ``<prefix>-client`` tags of one app."""
+    value = find_tag(tags, prefix)
+    if value is None:
+        raise InvalidRequest(f"tag {prefix!r} is missing", field=f"tags.{prefix}")
+    return AppRequest(
+        app=app,
+        connections=parse_connections(value, field=f"tags.{prefix}"),
+        identity=parse_identity(find_tag(tags, f"{prefix}-identity"), field=f"tags.{prefix}-identity"),
+        client=parse_client(find_tag(tags, f"{prefix}-client"), field=f"tags.{prefix}-client"),
+    )
+
+
+def request_from_body(body: Any) -> AppRequest:
+    """Parse ``{"app": id, "connections": ["t:r"] | "t:r; ..", "identity": .., "client": ..}``."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("body: a JSON object is required", field="body")
+    unknown = set(body) - {"app", "connections", "identity", "client"}
+    if unknown:
+        raise InvalidRequest(f"body: unknown field(s) {sorted(unknown)}", field="body")
+    app_id = body.get("app")
+    if not isinstance(app_id, str):
+        raise InvalidRequest("app: a site or slot resource id string is required", field="app")
+    app = parse_app_id(app_id, field="app")
+    raw = body.get("connections")
+    if isinstance(raw, list) and all(isinstance(item, str) for item in raw) and raw:
+        text = "; ".join(raw)
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        raise InvalidRequest(
+            "connections: a 'target:role' string or a non-empty list of them is required", field="connections"
+        )
+    identity = body.get("identity")
+    client = body.get("client")
+    if identity is not None and not isinstance(identity, str):
+        raise InvalidRequest("identity: a string is required", field="identity")
+    if client is not None and not isinstance(client, str):
+        raise InvalidRequest("client: a string is required", field="client")
+    return AppRequest(
+        app=app,
+        connections=parse_connections(text, field="connections"),
+        identity=parse_identity(identity, field="identity"),
+        client=parse_client(client, field="client"),
+    )
+
+
+def parse_connections(value: str, *, field: str) -> tuple[ConnectionRequest, ...]:
+    """``orders:writer; catalog:reader`` -> connections; each target at most once."""
+    pairs = [part.strip() for part in value.split(";")]
+    if not any(pairs):
+        raise InvalidRequest(f"{field}: empty; expected 'target:role[; target:role]'", field=field)
+    seen: dict[str, ConnectionRequest] = {}
+    for position, pair in enumerate(pairs, start=1):
+        if not pair and position == len(pairs):
+            continue  # a trailing ';' is harmless
+        target, sep, role = (piece.strip() for piece in pair.partition(":"))
+        if not sep or not NAME.match(target) or not NAME.match(role):
+            raise InvalidRequest(
+                f"{field}: entry {position} {pair!r} is not 'target:role' "
+                "(letters, digits, '-' or '_', starting with a letter)",
+                field=field,
+            )
+        if target.lower() in seen:
+            raise InvalidRequest(f"{field}: entry {position} names target {target!r} a second time", field=field)
+        seen[target.lower()] = ConnectionRequest(target=target.lower(), role=role.lower())
+    return tuple(seen.values())
+
+
+def parse_identity(value: str | None, *, field: str) -> IdentitySpec:
+    if value is None or value.strip().lower() in ("", "system"):
+        return IdentitySpec()
+    text = value.strip()
+    if text.lower().startswith("create:"):
+        name = text.split(":", 1)[1].strip()
+        if not IDENTITY_NAME.match(name):
+            raise InvalidRequest(
+                f"{field}: {name!r} is not a valid identity name (3-128 letters, digits, '-', '_')", field=field
+            )
+        return IdentitySpec(kind=IdentityKind.CREATE, name=name)
+    rid = parse_resource_id(text, field=field)
+    if rid.full_type != "microsoft.managedidentity/userassignedidentities":
+        raise InvalidRequest(
+            f"{field}: expected 'system', 'create:<name>' or a user-assigned identity id, got {rid.full_type}",
+            field=field,
+        )
+    return IdentitySpec(kind=IdentityKind.USER, resource_id=rid.id, name=rid.names[0])
+
+
+def parse_client(value: str | None, *, field: str) -> ClientType | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return ClientType(value.strip().lower())
+    except ValueError:
+        raise InvalidRequest(f"{field}: {value!r} is not one of {[c.value for c in ClientType]}", field=field) from None

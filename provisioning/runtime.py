@@ -1,0 +1,55 @@
+"""Composition root of the core: real adapters wired from configuration (no test hooks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from provisioning.azure.credentials import DATABASE_SCOPES, default_credential
+from provisioning.azure.discovery import Discovery
+from provisioning.azure.servers import Servers
+from provisioning.azure.webapps import WebApps
+from provisioning.catalog import load_catalog
+from provisioning.config import Config
+from provisioning.engines.base import DatabaseSession
+from provisioning.models import Engine, ServerInfo
+from provisioning.reconciler import Reconciler
+
+
+@dataclass(frozen=True)
+class Runtime:
+    config: Config
+    reconciler: Reconciler
+    discovery: Discovery
+
+
+def build_runtime(config: Config) -> Runtime:
+    credential = default_credential()
+
+    def open_session(engine: Engine, server: ServerInfo, login: str) -> DatabaseSession:
+        scope = DATABASE_SCOPES[engine.value]
+
+        def token() -> str:
+            return credential.get_token(scope).token
+
+        if engine is Engine.POSTGRES:
+            from provisioning.engines.postgres import PostgresSession
+
+            return PostgresSession(server, login, token)
+        raise NotImplementedError(f"engine {engine.value} is not supported yet")
+
+    reconciler = Reconciler(
+        load_catalog(config.catalog),
+        WebApps(credential, config),
+        Servers(credential, config),
+        open_session,
+        function_object_id=config.function_object_id,
+        tag_prefix=config.tag_prefix,
+    )
+    return Runtime(config, reconciler, Discovery(credential, config))
+
+
+@lru_cache(maxsize=1)
+def shared_runtime() -> Runtime:
+    """One runtime per worker process, so clients and server caches survive invocations."""
+    return build_runtime(Config.from_environment())

@@ -1,0 +1,59 @@
+import pytest
+
+from provisioning.catalog import parse_catalog
+from provisioning.errors import InvalidRequest
+from provisioning.models import Engine, Privilege, TlsMode
+from tests.factories import RG, SERVER_ID, SUB, catalog
+
+YAML = f"""
+profiles:
+  auditor: [select]
+targets:
+  - name: orders
+    engine: postgres
+    server: {SERVER_ID}
+    database: orders
+    roles: [reader, auditor]
+    allowed_sources: [/subscriptions/{SUB}/resourceGroups/{RG}]
+"""
+
+
+def test_yaml_catalog_with_a_custom_profile_and_defaults() -> None:
+    parsed = parse_catalog(YAML)
+    target = parsed.targets["orders"]
+    assert target.engine is Engine.POSTGRES and target.schemas == ("public",)
+    assert target.tls is TlsMode.REQUIRE
+    assert parsed.profiles["auditor"].privileges == frozenset({Privilege.SELECT})
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"engine": "oracle"}, "catalog.targets[orders].engine"),
+        (
+            {"server": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Sql/servers/z"},
+            "catalog.targets[orders].server",
+        ),
+        ({"roles": ["owner"]}, "catalog.targets[orders].roles"),
+        ({"allowed_sources": []}, "catalog.targets[orders].allowed_sources"),
+        ({"allowed_sources": ["rg-apps"]}, "catalog.targets[orders].allowed_sources"),
+        ({"tls": "maybe"}, "catalog.targets[orders].tls"),
+        ({"database": ""}, "catalog.targets[orders].database"),
+        ({"name": "Orders!"}, "catalog.targets[0].name"),
+        ({"colour": "blue"}, "catalog.targets[0]"),
+    ],
+)
+def test_each_invalid_field_is_named(override: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        catalog(**override)
+    assert caught.value.field == field
+    assert field in str(caught.value)
+
+
+def test_unparseable_and_empty_documents() -> None:
+    with pytest.raises(InvalidRequest, match="neither valid JSON nor YAML"):
+        parse_catalog("targets: [unclosed")
+    with pytest.raises(InvalidRequest, match=r"catalog\.targets"):
+        parse_catalog("{}")
+    with pytest.raises(InvalidRequest, match="built-in"):
+        parse_catalog('{"profiles": {"reader": ["SELECT"]}, "targets": []}')

@@ -1,0 +1,151 @@
+import pytest
+
+from provisioning.models import ClientType, Engine, TlsMode
+from provisioning.settings import Connection, infer_client, settings_for
+
+
+def conn(
+    engine: Engine,
+    client: ClientType,
+    *,
+    first: bool = True,
+    tls: TlsMode = TlsMode.REQUIRE,
+    client_id: str | None = None,
+) -> Connection:
+    return Connection(
+        engine=engine,
+        target="orders-eu",
+        fqdn="srv.example",
+        database="db",
+        principal="shop",
+        tls=tls,
+        client=client,
+        first_of_engine=first,
+        user_assigned_client_id=client_id,
+    )
+
+
+@pytest.mark.parametrize(
+    ("engine", "client", "expected"),
+    [
+        (
+            Engine.POSTGRES,
+            ClientType.PYTHON,
+            {"AZURE_POSTGRESQL_CONNECTIONSTRING": "dbname=db host=srv.example port=5432 sslmode=require user=shop"},
+        ),
+        (
+            Engine.POSTGRES,
+            ClientType.DJANGO,
+            {"AZURE_POSTGRESQL_NAME": "db", "AZURE_POSTGRESQL_HOST": "srv.example", "AZURE_POSTGRESQL_USER": "shop"},
+        ),
+        (
+            Engine.POSTGRES,
+            ClientType.DOTNET,
+            {
+                "AZURE_POSTGRESQL_CONNECTIONSTRING": "Server=srv.example;Database=db;Port=5432;"
+                "Ssl Mode=Require;User Id=shop;"
+            },
+        ),
+        (
+            Engine.POSTGRES,
+            ClientType.SPRINGBOOT,
+            {"AZURE_POSTGRESQL_CONNECTIONSTRING": "jdbc:postgresql://srv.example:5432/db?sslmode=require&user=shop"},
+        ),
+        (
+            Engine.POSTGRES,
+            ClientType.NODEJS,
+            {
+                "AZURE_POSTGRESQL_HOST": "srv.example",
+                "AZURE_POSTGRESQL_USER": "shop",
+                "AZURE_POSTGRESQL_DATABASE": "db",
+                "AZURE_POSTGRESQL_PORT": "5432",
+                "AZURE_POSTGRESQL_SSL": "true",
+            },
+        ),
+        (
+            Engine.SQL,
+            ClientType.PYTHON,
+            {
+                "AZURE_SQL_SERVER": "srv.example",
+                "AZURE_SQL_PORT": "1433",
+                "AZURE_SQL_DATABASE": "db",
+                "AZURE_SQL_AUTHENTICATION": "ActiveDirectoryMsi",
+            },
+        ),
+        (
+            Engine.SQL,
+            ClientType.DOTNET,
+            {
+                "AZURE_SQL_CONNECTIONSTRING": "Data Source=srv.example,1433;Initial Catalog=db;"
+                "Authentication=Active Directory Managed Identity"
+            },
+        ),
+        (
+            Engine.SQL,
+            ClientType.JAVA,
+            {
+                "AZURE_SQL_CONNECTIONSTRING": "jdbc:sqlserver://srv.example:1433;databaseName=db;authentication=ActiveDirectoryMSI;"
+            },
+        ),
+        (
+            Engine.SQL,
+            ClientType.NODEJS,
+            {
+                "AZURE_SQL_SERVER": "srv.example",
+                "AZURE_SQL_PORT": "1433",
+                "AZURE_SQL_DATABASE": "db",
+                "AZURE_SQL_AUTHENTICATIONTYPE": "azure-active-directory-default",
+            },
+        ),
+        (
+            Engine.MYSQL,
+            ClientType.PYTHON,
+            {"AZURE_MYSQL_NAME": "db", "AZURE_MYSQL_HOST": "srv.example", "AZURE_MYSQL_USER": "shop"},
+        ),
+        (
+            Engine.MYSQL,
+            ClientType.DOTNET,
+            {
+                "AZURE_MYSQL_CONNECTIONSTRING": "Server=srv.example;Database=db;Port=3306;"
+                "User Id=shop;SSL Mode=Required;"
+            },
+        ),
+        (
+            Engine.MYSQL,
+            ClientType.JAVA,
+            {"AZURE_MYSQL_CONNECTIONSTRING": "jdbc:mysql://srv.example:3306/db?sslmode=required&user=shop"},
+        ),
+    ],
+)
+def test_settings_per_engine_and_client(engine: Engine, client: ClientType, expected: dict[str, str]) -> None:
+    assert settings_for(conn(engine, client)) == expected
+
+
+def test_second_connection_of_an_engine_carries_the_target_name() -> None:
+    assert list(settings_for(conn(Engine.POSTGRES, ClientType.PYTHON, first=False))) == [
+        "AZURE_POSTGRESQL_ORDERS_EU_CONNECTIONSTRING"
+    ]
+
+
+def test_user_assigned_identity_adds_its_client_id() -> None:
+    assert settings_for(conn(Engine.SQL, ClientType.PYTHON, client_id="c1"))["AZURE_SQL_USER"] == "c1"
+    assert settings_for(conn(Engine.POSTGRES, ClientType.PYTHON, client_id="c1"))["AZURE_POSTGRESQL_CLIENTID"] == "c1"
+
+
+def test_tls_off_is_visible_in_the_connection_string() -> None:
+    value = settings_for(conn(Engine.POSTGRES, ClientType.PYTHON, tls=TlsMode.DISABLE))
+    assert "sslmode=disable" in value["AZURE_POSTGRESQL_CONNECTIONSTRING"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "client"),
+    [
+        ("PYTHON|3.11", ClientType.PYTHON),
+        ("NODE|20-lts", ClientType.NODEJS),
+        ("DOTNETCORE|8.0", ClientType.DOTNET),
+        ("JAVA|17-java17", ClientType.JAVA),
+        ("", ClientType.PYTHON),
+    ],
+)
+def test_client_inferred_from_the_stack(stack: str, client: ClientType) -> None:
+    assert infer_client(stack) is client

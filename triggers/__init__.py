@@ -1,0 +1,1 @@
+"""Thin adapters: Azure Functions types in, ``provisioning`` calls out."""

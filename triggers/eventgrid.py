@@ -1,0 +1,56 @@
+"""Event Grid: an ARM write or delete of a site or slot names an app; reconcile it (level-based)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import azure.functions as func
+
+from provisioning.azure.events import Ignored, interpret
+from provisioning.errors import PermanentError
+from provisioning.runtime import Runtime, shared_runtime
+
+log = logging.getLogger(__name__)
+blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
+
+
+@blueprint.function_name("eventgrid_reconcile_site")
+@blueprint.event_grid_trigger(arg_name="event")
+def eventgrid_reconcile_site(event: func.EventGridEvent) -> None:
+    handle_event(
+        {"id": event.id, "eventType": event.event_type, "subject": event.subject, "data": event.get_json()},
+        shared_runtime(),
+    )
+
+
+def handle_event(payload: Mapping[str, Any], runtime: Runtime) -> str:
+    """Reconcile the app an event names. Transient errors propagate so Event Grid retries;
+    permanent ones are logged as the outcome and the event is consumed.
+    """
+    seen = interpret(
+        payload, own_object_id=runtime.config.function_object_id, subscriptions=runtime.config.subscriptions
+    )
+    if isinstance(seen, Ignored):
+        log.info("event %s ignored: %s", seen.event_id, seen.reason)
+        return "ignored"
+    if seen.deleted:
+        log.info("event %s: %s was deleted; the audit reports its principals as orphans", seen.event_id, seen.app.id)
+        return "deleted"
+    try:
+        result = runtime.reconciler.reconcile_app(seen.app)
+    except PermanentError as exc:
+        log.error("event %s: %s cannot be reconciled: %s", seen.event_id, seen.app.id, exc)
+        return "failed"
+    if result is None:
+        log.info("event %s: %s is not tagged for passwordless connections", seen.event_id, seen.app.id)
+        return "not-requested"
+    log.info(
+        "event %s: %s %s (%d step(s))",
+        seen.event_id,
+        seen.app.id,
+        "converged" if result.applied else "already converged",
+        len(result.plan.steps),
+    )
+    return "converged" if result.applied else "no-op"
