@@ -80,8 +80,9 @@ class WebApps:
 
 def _site_state(app: AppRef, site: Any, settings: dict[str, str]) -> SiteState:
     identity = site.identity
-    kind = (identity.type or "") if identity else ""
-    system_id = identity.principal_id if identity and "systemassigned" in str(kind).lower().replace(" ", "") else None
+    kind = getattr(identity.type, "value", identity.type) if identity else None  # enum or plain string
+    system_on = "systemassigned" in str(kind or "").lower().replace(" ", "")
+    system_id = identity.principal_id if identity and system_on else None
     user_assigned = {}
     if identity and identity.user_assigned_identities:
         for rid, value in identity.user_assigned_identities.items():

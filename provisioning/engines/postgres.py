@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from provisioning.errors import PermanentError, TransientError
 from provisioning.models import DatabaseState, Grant, PrincipalState, ServerInfo, Target, TlsMode
-from provisioning.plan import CreatePrincipal, DatabaseStep, GrantPrivileges, RebindPrincipal, RevokePrivileges
+from provisioning.plan import (
+    OBJECT_ID_PLACEHOLDER,
+    CreatePrincipal,
+    DatabaseStep,
+    GrantPrivileges,
+    RebindPrincipal,
+    RevokePrivileges,
+)
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as pg_connection
@@ -163,8 +170,9 @@ class PostgresSession:
 
     # -- render and apply --------------------------------------------------------------------
     def render(self, step: DatabaseStep, target: Target) -> tuple[str, ...]:
+        """The statements as text; an object id not known yet shows as a placeholder literal."""
         conn = self._connect(target.database, target.tls)
-        return tuple(statement.as_string(conn) for _, statement in self._statements(step, target))
+        return tuple(statement.as_string(conn) for _, statement in self._statements(step, target, preview=True))
 
     def apply(self, step: DatabaseStep, target: Target) -> None:
         """Run one step; statements on one database share a transaction under a principal lock."""
@@ -172,7 +180,7 @@ class PostgresSession:
 
         by_database: dict[str, list[Composable]] = defaultdict(list)
         order: list[str] = []
-        for database, statement in self._statements(step, target):
+        for database, statement in self._statements(step, target, preview=False):
             if database not in by_database:
                 order.append(database)
             by_database[database].append(statement)
@@ -192,29 +200,31 @@ class PostgresSession:
                     conn.rollback()
                     raise
 
-    def _statements(self, step: DatabaseStep, target: Target) -> list[tuple[str, Composable]]:
+    def _statements(self, step: DatabaseStep, target: Target, *, preview: bool) -> list[tuple[str, Composable]]:
         """(database, statement) pairs: principals live on ``postgres``, grants in the app database."""
         from psycopg2 import sql
 
         if isinstance(step, CreatePrincipal):
-            return [(ADMIN_DATABASE, _create_principal(step.principal, step.object_id))]
+            return [(ADMIN_DATABASE, _create_principal(step.principal, step.object_id, preview=preview))]
         if isinstance(step, RebindPrincipal):
             pairs: list[tuple[str, Composable]] = []
             for database, state in self._observed.items():
                 pairs += [(database, s) for s in grant_statements(state.grants, step.principal, revoke=True)]
             pairs.append((ADMIN_DATABASE, sql.SQL("DROP ROLE {}").format(sql.Identifier(step.principal))))
-            pairs.append((ADMIN_DATABASE, _create_principal(step.principal, step.object_id)))
+            pairs.append((ADMIN_DATABASE, _create_principal(step.principal, step.object_id, preview=preview)))
             return pairs
         revoke = isinstance(step, RevokePrivileges)
         assert isinstance(step, (GrantPrivileges, RevokePrivileges))
         return [(target.database, s) for s in grant_statements(frozenset(step.grants), step.principal, revoke=revoke)]
 
 
-def _create_principal(principal: str, object_id: str | None) -> Composable:
+def _create_principal(principal: str, object_id: str | None, *, preview: bool) -> Composable:
     from psycopg2 import sql
 
     if object_id is None:
-        raise PermanentError(f"principal {principal!r} cannot be created before its identity exists")
+        if not preview:
+            raise PermanentError(f"principal {principal!r} cannot be created before its identity exists")
+        object_id = OBJECT_ID_PLACEHOLDER
     return sql.SQL(AZURE_ONLY_CREATE_PRINCIPAL).format(sql.Literal(principal), sql.Literal(object_id))
 
 

@@ -1,0 +1,129 @@
+"""Shared fixtures: the real local PostgreSQL, the Azure emulator, and the product wired to both.
+
+Integration tests need the real servers. Locally a missing server skips them with the reason;
+when ``CI`` is set it fails them, so a green CI run always means they ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.estates import FUNCTION_OBJECT_ID, SUBSCRIPTION, build_catalog, build_estate
+
+POSTGRES_DSN = os.environ.get("POSTGRES_SUPERUSER_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+
+def require(reason: str | None) -> None:
+    """Skip locally, fail in CI: a missing service must never pass as a skipped test there."""
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"required service unavailable in CI: {reason}")
+    pytest.skip(reason)
+
+
+def postgres_problem() -> str | None:
+    import psycopg2
+
+    try:
+        psycopg2.connect(POSTGRES_DSN, connect_timeout=3).close()
+    except psycopg2.Error as exc:
+        return f"PostgreSQL at {POSTGRES_DSN!r} is unreachable: {str(exc).strip()}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def estate(run_id: str) -> dict[str, Any]:
+    return build_estate(run_id)
+
+
+@pytest.fixture(scope="session")
+def local_postgres(estate: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The estate's servers, databases and admins created on the real PostgreSQL, removed after."""
+    require(postgres_problem())
+    from emulator.postgres_local import owner_connection, prepare_postgres, reset_postgres
+
+    prepare_postgres(estate, superuser_dsn=POSTGRES_DSN)
+    server = estate["subscriptions"][0]["resource_groups"][1]["postgres_servers"][0]
+    database = server["databases"][0]
+    with owner_connection(server, database) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE orders (id serial PRIMARY KEY, item text NOT NULL)")
+        cur.execute("INSERT INTO orders (item) VALUES ('first')")
+        cur.execute("CREATE TABLE canary (id int)")
+    yield server
+    reset_postgres(estate, superuser_dsn=POSTGRES_DSN)
+
+
+@pytest.fixture(scope="session")
+def emulator(estate: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from emulator import Emulator
+
+    emu = Emulator.start(estate, state_dir=tmp_path_factory.mktemp("emulator"))
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="session")
+def product_environment(
+    emulator: Any, local_postgres: dict[str, Any], estate: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """The settings a deployed Function App would have, pointed at the emulator."""
+    catalog = tmp_path_factory.mktemp("catalog") / "catalog.json"
+    catalog.write_text(json.dumps(build_catalog(estate)), encoding="utf-8")
+    environment = dict(emulator.environment()) | {
+        "PASSWORDLESS_CATALOG": str(catalog),
+        "PASSWORDLESS_FUNCTION_OBJECT_ID": FUNCTION_OBJECT_ID,
+        "PASSWORDLESS_SUBSCRIPTIONS": SUBSCRIPTION,
+        "PASSWORDLESS_APPLY_ROLE": "Passwordless.Apply",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environment.items():
+            patch.setenv(key, value)
+        yield environment
+
+
+@pytest.fixture
+def runtime(product_environment: dict[str, str]) -> Any:
+    """A fresh runtime per test: cold caches, exactly like a new worker process."""
+    from provisioning.config import Config
+    from provisioning.runtime import build_runtime
+
+    return build_runtime(Config.from_environment())
+
+
+@pytest.fixture
+def pg_connect(local_postgres: dict[str, Any]) -> Any:
+    """Log in to the real server as a given role, the way the app will (the token is not checked locally)."""
+    import psycopg2
+
+    @contextmanager
+    def connect(user: str, database: str | None = None) -> Iterator[Any]:
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=5432, user=user, dbname=database or local_postgres["databases"][0]
+        )
+        conn.autocommit = True  # each statement stands alone, so a refused one does not poison the next
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    return connect
+
+
+def artifacts_dir(name: str) -> Path:
+    path = Path(__file__).resolve().parents[1] / ".artifacts" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,77 @@
+"""The estate and catalog integration tests run against; names carry a run id so runs never collide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+TENANT = "11111111-1111-1111-1111-111111111111"
+FUNCTION_OBJECT_ID = "5f0c1a7e-0000-4000-8000-00000000f001"
+FUNCTION_CLIENT_ID = "5f0c1a7e-0000-4000-8000-00000000c001"
+APPS_GROUP = "rg-apps"
+DATA_GROUP = "rg-data"
+
+
+def build_estate(run_id: str) -> dict[str, Any]:
+    return {
+        "tenant_id": TENANT,
+        "function_identity": {
+            "name": f"passwordless-func-{run_id}",
+            "object_id": FUNCTION_OBJECT_ID,
+            "client_id": FUNCTION_CLIENT_ID,
+        },
+        "subscriptions": [
+            {
+                "id": SUBSCRIPTION,
+                "resource_groups": [
+                    {"name": APPS_GROUP, "location": "westeurope", "sites": []},
+                    {
+                        "name": DATA_GROUP,
+                        "location": "westeurope",
+                        "postgres_servers": [
+                            {
+                                "name": f"pg-orders-{run_id}",
+                                "fqdn": "127.0.0.1",
+                                "port": 5432,
+                                "administrators": [
+                                    {
+                                        "object_id": FUNCTION_OBJECT_ID,
+                                        "principal_name": f"passwordless-func-{run_id}",
+                                        "principal_type": "ServicePrincipal",
+                                    }
+                                ],
+                                "databases": [f"orders_{run_id}"],
+                            }
+                        ],
+                    },
+                    {"name": "rg-elsewhere", "location": "westeurope", "sites": []},
+                ],
+            }
+        ],
+    }
+
+
+def server_id(estate: dict[str, Any]) -> str:
+    server = estate["subscriptions"][0]["resource_groups"][1]["postgres_servers"][0]
+    return (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{DATA_GROUP}"
+        f"/providers/Microsoft.DBforPostgreSQL/flexibleServers/{server['name']}"
+    )
+
+
+def build_catalog(estate: dict[str, Any]) -> dict[str, Any]:
+    server = estate["subscriptions"][0]["resource_groups"][1]["postgres_servers"][0]
+    return {
+        "profiles": {"auditor": ["SELECT"]},
+        "targets": [
+            {
+                "name": "orders",
+                "engine": "postgres",
+                "server": server_id(estate),
+                "database": server["databases"][0],
+                "roles": ["reader", "writer", "ddl", "auditor"],
+                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+                "tls": "disable",
+            }
+        ],
+    }

@@ -1,0 +1,59 @@
+"""What the Functions host reads: the indexed functions and their bindings, and a cold import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def index() -> dict[str, dict[str, object]]:
+    import function_app
+
+    return {f.get_function_name(): json.loads(f.get_function_json()) for f in function_app.app.get_functions()}
+
+
+def bindings(function: dict[str, object]) -> dict[str, dict[str, object]]:
+    return {str(b["name"]): b for b in function["bindings"]}  # type: ignore[attr-defined, index]
+
+
+def test_every_function_is_indexed_with_its_bindings() -> None:
+    functions = index()
+    assert set(functions) == {"eventgrid_reconcile_site", "http_plan", "http_apply", "timer_audit"}
+    assert bindings(functions["eventgrid_reconcile_site"])["event"]["type"] == "eventGridTrigger"
+    for name, route in (("http_plan", "connections/plan"), ("http_apply", "connections/apply")):
+        trigger = bindings(functions[name])["req"]
+        assert (trigger["type"], trigger["route"], trigger["authLevel"], trigger["methods"]) == (
+            "httpTrigger",
+            route,
+            "FUNCTION",
+            ["POST"],
+        )
+    timer = bindings(functions["timer_audit"])
+    assert timer["timer"]["type"] == "timerTrigger"
+    assert timer["timer"]["schedule"] == "%PASSWORDLESS_AUDIT_SCHEDULE%"
+    assert timer["timer"]["runOnStartup"] is False
+    assert {timer[n]["path"] for n in ("report_json", "report_md", "report_html")} == {
+        "passwordless-reports/latest.json",
+        "passwordless-reports/latest.md",
+        "passwordless-reports/latest.html",
+    }
+
+
+def test_host_json_pins_the_extension_bundle() -> None:
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"
+
+
+def test_cold_import_loads_no_management_sdk_and_no_driver() -> None:
+    probe = (
+        "import sys, function_app; function_app.app.get_functions();print('\\n'.join(sorted(m for m in sys.modules)))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True)
+    modules = loaded.stdout.split()
+    assert "function_app" in modules and "provisioning.reconciler" in modules
+    heavy = [m for m in modules if m.startswith(("azure.mgmt", "azure.identity", "psycopg2", "pymysql", "pyodbc"))]
+    assert heavy == []
