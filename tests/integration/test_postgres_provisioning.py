@@ -198,5 +198,6 @@ def test_plan_mode_changes_nothing(emulator: Any, runtime: Any, pg_connect: Any)
     assert len(planned.plan.steps) == 4 and not planned.applied
     assert arm_writes(emulator) == []
     assert emulator.app_settings(app.id) == {"ONLY": "this"}
-    with pytest.raises(psycopg2.OperationalError, match="does not exist"), pg_connect(principal_name(app, Engine.POSTGRES)):
+    principal = principal_name(app, Engine.POSTGRES)
+    with pytest.raises(psycopg2.OperationalError, match="does not exist"), pg_connect(principal):
         pass

@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.functions_index import indexed
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def index() -> dict[str, dict[str, object]]:
-    import function_app
-
-    return {f.get_function_name(): json.loads(f.get_function_json()) for f in function_app.app.get_functions()}
+    return {name: json.loads(f.get_function_json()) for name, f in indexed().items()}
 
 
 def bindings(function: dict[str, object]) -> dict[str, dict[str, object]]:

@@ -1,0 +1,118 @@
+"""An ARM event delivered to the Event Grid function, through the emulator and PostgreSQL, to a clean
+audit; then drift injected by hand and found."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from provisioning.audit import DriftKind, audit
+from provisioning.models import Engine
+from provisioning.principal_names import principal_name
+from provisioning.report import to_document
+from provisioning.resource_ids import parse_app_id
+from provisioning.runtime import shared_runtime
+from tests.estates import APPS_GROUP, SUBSCRIPTION
+from tests.functions_index import user_function
+
+pytestmark = pytest.mark.integration
+
+
+def as_function_event(event: dict[str, Any]) -> func.EventGridEvent:
+    """What the Functions host hands the handler for one delivered Event Grid event."""
+    return func.EventGridEvent(
+        id=event["id"],
+        data=event["data"],
+        topic=event["topic"],
+        subject=event["subject"],
+        event_type=event["eventType"],
+        event_time=datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")),
+        data_version=event["dataVersion"],
+    )
+
+
+@pytest.fixture
+def deliver(product_environment: dict[str, str]) -> Any:
+    shared_runtime.cache_clear()
+    handler = user_function("eventgrid_reconcile_site")
+    yield lambda event: handler(as_function_event(event))
+    shared_runtime.cache_clear()
+
+
+def events_for(emulator: Any, resource_id: str) -> list[dict[str, Any]]:
+    return [e for e in emulator.events if e["subject"].lower().startswith(resource_id.lower())]
+
+
+def test_event_in_converged_out_then_drift_found(emulator: Any, deliver: Any, pg_connect: Any) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    site_id = emulator.create_site(
+        SUBSCRIPTION, APPS_GROUP, name, tags={"passwordless": "orders:writer"}, app_settings={"EXISTING": "keep-me"}
+    )
+    (created,) = events_for(emulator, site_id)
+    assert created["eventType"] == "Microsoft.Resources.ResourceWriteSuccess"
+    emulator.clear_requests()
+
+    for _ in range(3):  # at-least-once delivery: the same event three times
+        deliver(created)
+
+    app = parse_app_id(site_id)
+    settings_writes = [r for r in emulator.requests if r.method == "PUT" and r.path.lower().endswith("/appsettings")]
+    identity_writes = [r for r in emulator.requests if r.method == "PATCH"]
+    assert len(settings_writes) == 1 and len(identity_writes) == 1
+    principal = principal_name(app, Engine.POSTGRES)
+    with pg_connect("postgres") as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (principal,))
+        assert cur.fetchone() == (1,)
+    assert emulator.app_settings(site_id)["EXISTING"] == "keep-me"
+
+    # The product's own writes raised events too; delivering them must not loop.
+    own = [e for e in events_for(emulator, site_id) if e["id"] != created["id"]]
+    assert own, "the emulator should have emitted events for the product's writes"
+    emulator.clear_requests()
+    for event in own:
+        deliver(event)
+    assert [r for r in emulator.requests if r.kind != "token"] == []
+
+    runtime = shared_runtime()
+    clean = audit(runtime.reconciler, [app])
+    assert clean.counts()["clean"] == 1
+
+    emulator.set_app_setting(site_id, "AZURE_POSTGRESQL_CONNECTIONSTRING", None)
+    with pg_connect("postgres") as conn, conn.cursor() as cur:
+        cur.execute(f'GRANT TRUNCATE ON orders TO "{principal}"')  # generated name: no quoting hazards
+    drifted = to_document(audit(runtime.reconciler, [app]))
+    (entry,) = drifted["apps"]
+    kinds = sorted(d["kind"] for d in entry["drift"])
+    assert kinds == sorted([DriftKind.PRIVILEGE_EXCESS.value, DriftKind.SETTING_MISSING.value])
+    assert json.dumps(drifted)  # the JSON report serializes
+
+
+def test_untagged_and_foreign_events_change_nothing(emulator: Any, deliver: Any) -> None:
+    site_id = emulator.create_site(SUBSCRIPTION, APPS_GROUP, f"plain-{uuid.uuid4().hex[:8]}")
+    (created,) = events_for(emulator, site_id)
+    emulator.clear_requests()
+    deliver(created)
+    assert [r.method for r in emulator.requests if r.kind != "token"] == ["GET", "POST"]
+
+    foreign = json.loads(json.dumps(created))
+    foreign["data"]["subscriptionId"] = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+    emulator.clear_requests()
+    deliver(foreign)
+    assert [r for r in emulator.requests if r.kind != "token"] == []
+
+
+def test_request_outside_allowed_sources_changes_nothing(emulator: Any, deliver: Any) -> None:
+    site_id = emulator.create_site(
+        SUBSCRIPTION, "rg-elsewhere", f"rogue-{uuid.uuid4().hex[:8]}", tags={"passwordless": "orders:writer"}
+    )
+    (created,) = events_for(emulator, site_id)
+    emulator.clear_requests()
+    deliver(created)  # a permanent refusal: recorded, not retried
+    assert [r.method for r in emulator.requests if r.kind != "token"] == ["GET", "POST"]
+    found = audit(shared_runtime().reconciler, [parse_app_id(site_id)])
+    assert [d.kind for d in found.apps[0].drift] == [DriftKind.POLICY_DENIED]
