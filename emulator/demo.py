@@ -13,7 +13,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def run(emulator: Emulator) -> None:
     handler = {f.get_function_name(): f for f in function_app.app.get_functions()}["eventgrid_reconcile_site"]
     delivered = func.EventGridEvent(
         id=event["id"], data=event["data"], topic=event["topic"], subject=event["subject"],
-        event_type=event["eventType"], event_time=datetime.now(timezone.utc), data_version=event["dataVersion"],
+        event_type=event["eventType"], event_time=datetime.now(UTC), data_version=event["dataVersion"],
     )
     emulator.clear_requests()
     handler.get_user_function()(delivered)

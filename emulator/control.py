@@ -1,0 +1,206 @@
+"""The control surface: changes made by "someone else" — a person in the portal — and reads of state.
+
+Tests and the demo use it to create drift and to look behind the API. Changes act as a fixed human
+user and emit the events Azure would, so the product sees them as it would see a colleague's.
+Every operation is also served as JSON under `/_emulator/...` (no auth), for other processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from emulator.errors import ArmError, bad_request
+from emulator.estate import DEFAULT_LINUX_FX_VERSION, Estate, Principal, Site, key, new_uuid
+from emulator.events import Actor, EventLog
+from emulator.server import ArmRequest, ArmResponse, RecordedRequest, RequestLog, Route
+from emulator.sites import API_VERSION, operation_name, site_json, write_app_settings
+from emulator.tokens import TokenIssuer
+
+_ARM = "https://management.azure.com"
+
+# The person behind control-surface changes; the client id is the Azure portal's application id.
+HUMAN_USER = Principal(
+    object_id="6f1d2c3b-8e4a-4b5c-9d7e-2a1b0c9d8e7f",
+    client_id="c44b4083-3bb0-49c1-b47d-974e53cbdf3c",
+    name="Platform Engineer",
+)
+
+
+class ControlSurface:
+    def __init__(self, estate: Estate, events: EventLog, issuer: TokenIssuer, requests: RequestLog) -> None:
+        self._estate = estate
+        self._events = events
+        self._issuer = issuer
+        self._requests = requests
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every ARM and token request served so far, oldest first (`RecordedRequest`s)."""
+        return self._requests.snapshot()
+
+    def clear_requests(self) -> None:
+        self._requests.clear()
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Copies of the Event Grid-schema events emitted so far, oldest first."""
+        return self._events.snapshot()
+
+    def clear_events(self) -> None:
+        self._events.clear()
+
+    def create_site(
+        self,
+        subscription_id: str,
+        resource_group: str,
+        name: str,
+        *,
+        tags: dict[str, str] | None = None,
+        linux_fx_version: str = DEFAULT_LINUX_FX_VERSION,
+        app_settings: dict[str, str] | None = None,
+    ) -> str:
+        """Create a web app without managed identity (the resource group too, if new); returns its id."""
+        with self._estate.lock:
+            group = self._estate.ensure_group(subscription_id, resource_group, "westeurope")
+            site = Site(
+                group.subscription_id,
+                group.name,
+                name,
+                group.location,
+                tags=dict(tags or {}),
+                linux_fx_version=linux_fx_version,
+                app_settings=dict(app_settings or {}),
+            )
+            if key(site.id) in self._estate.sites:
+                raise ArmError(409, "Conflict", f"The site '{site.id}' already exists.")
+            self._estate.add_site(site)
+            self._events.emit(self._actor("PUT", site.id), site.id, operation_name(site, "write"))
+            return site.id
+
+    def set_tags(self, resource_id: str, tags: dict[str, str]) -> None:
+        """Replace a site's or slot's tags through the Tags API (`Microsoft.Resources/tags/write`)."""
+        with self._estate.lock:
+            site = self._estate.find(self._estate.sites, resource_id)
+            site.tags = dict(tags)
+            tags_id = f"{site.id}/providers/Microsoft.Resources/tags/default"
+            self._events.emit(self._actor("PUT", tags_id), tags_id, "Microsoft.Resources/tags/write")
+
+    def delete_site(self, resource_id: str) -> None:
+        """Delete a site (with its slots) or a slot."""
+        with self._estate.lock:
+            site = self._estate.find(self._estate.sites, resource_id)
+            self._estate.remove_site(site)
+            self._events.emit(self._actor("DELETE", site.id), site.id, operation_name(site, "delete"))
+
+    def disable_system_identity(self, resource_id: str) -> None:
+        self._replace_system_identity(resource_id, None)
+
+    def recreate_system_identity(self, resource_id: str) -> None:
+        """New principal and client ids, as when an app is deleted and created again under its name."""
+        self._replace_system_identity(resource_id, Principal(object_id=new_uuid(), client_id=new_uuid()))
+
+    def set_app_setting(self, resource_id: str, name: str, value: str | None) -> None:
+        """Set one app setting, or remove it when `value` is None (the rest are kept)."""
+        with self._estate.lock:
+            site = self._estate.find(self._estate.sites, resource_id)
+            settings = dict(site.app_settings)
+            if value is None:
+                settings.pop(name, None)
+            else:
+                settings[name] = value
+            write_app_settings(site, settings, self._events, self._actor("PUT", site.id))
+
+    def site(self, resource_id: str) -> dict[str, Any]:
+        """The site or slot as ARM's GET returns it."""
+        with self._estate.lock:
+            return site_json(self._estate.find(self._estate.sites, resource_id), self._estate)
+
+    def app_settings(self, resource_id: str) -> dict[str, str]:
+        with self._estate.lock:
+            return dict(self._estate.find(self._estate.sites, resource_id).app_settings)
+
+    def identity_of(self, resource_id: str) -> tuple[str, str] | None:
+        """(principal id, client id) of the site's or slot's system identity, None when it has none."""
+        with self._estate.lock:
+            identity = self._estate.find(self._estate.sites, resource_id).system_identity
+            return None if identity is None else (identity.object_id, identity.client_id)
+
+    def database_endpoint(self, server_id: str) -> tuple[str, int]:
+        """(host, port) of the real local database server behind an emulated flexible server."""
+        with self._estate.lock:
+            server = self._estate.find(self._estate.postgres_servers, server_id)
+            return server.fqdn, server.port
+
+    def control_routes(self) -> list[Route]:
+        """`/_emulator/...`: GET or DELETE `events` and `requests`; POST `{operation}` with the
+        keyword arguments as a JSON object (`create-site`, `set-tags`, ...); GET `{operation}`
+        with them as query parameters (`site?resource_id=...`)."""
+        changes: dict[str, Callable[..., Any]] = {
+            "create-site": self.create_site,
+            "set-tags": self.set_tags,
+            "delete-site": self.delete_site,
+            "disable-system-identity": self.disable_system_identity,
+            "recreate-system-identity": self.recreate_system_identity,
+            "set-app-setting": self.set_app_setting,
+        }
+        reads: dict[str, Callable[..., Any]] = {
+            "site": self.site,
+            "app-settings": self.app_settings,
+            "identity-of": self.identity_of,
+            "database-endpoint": self.database_endpoint,
+        }
+
+        def change(request: ArmRequest) -> ArmResponse:
+            return ArmResponse(200, {"result": _call(changes, request.params["operation"], request.json_object())})
+
+        def read(request: ArmRequest) -> ArmResponse:
+            return ArmResponse(200, {"result": _call(reads, request.params["operation"], dict(request.query))})
+
+        def clear(log: EventLog | RequestLog) -> Callable[[ArmRequest], ArmResponse]:
+            def handler(_: ArmRequest) -> ArmResponse:
+                log.clear()
+                return ArmResponse(204)
+
+            return handler
+
+        return [
+            Route("GET", "/_emulator/events", lambda _: ArmResponse(200, self.events), authenticated=False),
+            Route("DELETE", "/_emulator/events", clear(self._events), authenticated=False),
+            Route(
+                "GET",
+                "/_emulator/requests",
+                lambda _: ArmResponse(200, [dataclasses.asdict(r) for r in self.requests]),
+                authenticated=False,
+            ),
+            Route("DELETE", "/_emulator/requests", clear(self._requests), authenticated=False),
+            Route("POST", "/_emulator/{operation}", change, authenticated=False),
+            Route("GET", "/_emulator/{operation}", read, authenticated=False),
+        ]
+
+    def _replace_system_identity(self, resource_id: str, identity: Principal | None) -> None:
+        with self._estate.lock:
+            site = self._estate.find(self._estate.sites, resource_id)
+            site.system_identity = identity
+            self._events.emit(self._actor("PATCH", site.id), site.id, operation_name(site, "write"))
+
+    def _actor(self, method: str, resource_id: str) -> Actor:
+        return Actor(
+            claims=self._issuer.claims_for(HUMAN_USER, f"{_ARM}/"),
+            correlation_id=new_uuid(),
+            method=method,
+            url=f"{_ARM}{resource_id}?api-version={API_VERSION}",
+        )
+
+
+def _call(operations: dict[str, Callable[..., Any]], name: str, arguments: dict[str, Any]) -> Any:
+    operation = operations.get(name)
+    if operation is None:
+        raise ArmError(404, "NotFound", f"No control operation '{name}'; known: {', '.join(sorted(operations))}.")
+    try:
+        inspect.signature(operation).bind(**arguments)
+    except TypeError as error:
+        raise bad_request(f"{name}: {error}") from error
+    return operation(**arguments)

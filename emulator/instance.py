@@ -1,0 +1,87 @@
+"""A running emulator: what tests and the demo start, point the product at, inspect and stop."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from emulator.certificates import issue_certificates
+from emulator.control import ControlSurface
+from emulator.estate import Estate, Principal, load_estate
+from emulator.events import EventLog
+from emulator.graph import ResourceGraphApi
+from emulator.identities import IdentitiesApi
+from emulator.postgres import PostgresApi
+from emulator.server import Dispatcher, HttpsServer, RequestLog
+from emulator.sites import SitesApi
+from emulator.tokens import TOKEN_PATH, IdentityEndpoint, TokenIssuer
+
+
+class Emulator(ControlSurface):
+    """The ARM endpoint, the managed-identity endpoint and the control surface of one estate."""
+
+    def __init__(self, estate: Estate, *, state_dir: Path, port: int = 0, latency_s: float = 0.0) -> None:
+        issuer = TokenIssuer(estate.tenant_id)
+        events = EventLog(estate.tenant_id)
+        requests = RequestLog()
+        super().__init__(estate, events, issuer, requests)
+        routes = [
+            *SitesApi(estate, events).routes(),
+            *IdentitiesApi(estate, events).routes(),
+            *PostgresApi(estate, events).routes(),
+            *ResourceGraphApi(estate).routes(),
+            *IdentityEndpoint(estate, issuer).routes(),
+            *self.control_routes(),
+        ]
+        dispatcher = Dispatcher(
+            routes, authenticate=issuer.verify, lock=estate.lock, requests=requests, latency_s=latency_s
+        )
+        certificates = issue_certificates(state_dir)
+        self._server = HttpsServer(
+            dispatcher, cert_file=certificates.cert_file, key_file=certificates.key_file, port=port
+        )
+        self.arm_endpoint = f"https://127.0.0.1:{self._server.port}"
+        self.ca_bundle = str(certificates.ca_file)
+        self.identity_endpoint = self.arm_endpoint + TOKEN_PATH
+        self.identity_header = issuer.identity_header
+        self.tenant_id = estate.tenant_id
+        self.function_identity: Principal = estate.function_identity
+
+    @classmethod
+    def start(
+        cls,
+        estate: Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        state_dir: Path | str,
+        port: int = 0,
+        latency_s: float = 0.0,
+    ) -> Emulator:
+        """Serve `estate` (a dict or an estate file) from a background thread.
+
+        `state_dir` receives the CA and server certificate; `latency_s` delays every ARM call.
+        """
+        return cls(load_estate(estate), state_dir=Path(state_dir), port=port, latency_s=latency_s)
+
+    def environment(self) -> dict[str, str]:
+        """The settings that point the product (and azure-identity) at this emulator."""
+        return {
+            "PASSWORDLESS_ARM_ENDPOINT": self.arm_endpoint,
+            "REQUESTS_CA_BUNDLE": self.ca_bundle,
+            "IDENTITY_ENDPOINT": self.identity_endpoint,
+            "IDENTITY_HEADER": self.identity_header,
+        }
+
+    def stop(self) -> None:
+        """Stop serving and close every connection; returns when no emulator thread is left."""
+        self._server.stop()
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
