@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from provisioning.models import (
     OnRemove,
     Privilege,
     RoleProfile,
+    SqlBinding,
     Target,
     TlsMode,
 )
@@ -41,7 +43,7 @@ DEFAULT_SCHEMAS = {Engine.POSTGRES: ("public",), Engine.SQL: ("dbo",), Engine.MY
 TARGET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 TARGET_FIELDS = {
     "name", "engine", "server", "database", "schemas", "roles", "allowed_sources",
-    "tls", "on_remove", "owner_role",
+    "tls", "on_remove", "owner_role", "sql_binding",
 }  # fmt: skip
 
 
@@ -144,7 +146,7 @@ def _target(raw: Any, index: int, profiles: dict[str, RoleProfile]) -> Target:
             raise InvalidRequest(f"{where}.{key}: a list of non-empty strings is required", field=f"{where}.{key}")
         return tuple(v.strip() for v in value)
 
-    def choice(key: str, enum: type[TlsMode] | type[OnRemove] | type[Engine], default: str | None) -> str:
+    def choice(key: str, enum: type[Enum], default: str | None) -> str:
         value = raw.get(key, default)
         allowed = [e.value for e in enum]
         if value not in allowed:
@@ -204,4 +206,15 @@ def _target(raw: Any, index: int, profiles: dict[str, RoleProfile]) -> Target:
         tls=TlsMode(choice("tls", TlsMode, TlsMode.REQUIRE.value)),
         on_remove=OnRemove(choice("on_remove", OnRemove, OnRemove.REPORT.value)),
         owner_role=owner_role,
+        sql_binding=_sql_binding(raw, engine, where),
     )
+
+
+def _sql_binding(raw: dict[str, Any], engine: Engine, where: str) -> SqlBinding:
+    value = raw.get("sql_binding", SqlBinding.SID.value)
+    allowed = [b.value for b in SqlBinding]
+    if value not in allowed or ("sql_binding" in raw and engine is not Engine.SQL):
+        raise InvalidRequest(
+            f"{where}.sql_binding: one of {allowed}, and only for sql targets", field=f"{where}.sql_binding"
+        )
+    return SqlBinding(value)

@@ -40,6 +40,20 @@ class IdentityKind(str, Enum):
     CREATE = "create"
 
 
+class SqlBinding(str, Enum):
+    """How an Azure SQL user is tied to its identity: SID from the client id (default) or object id."""
+
+    SID = "sid"
+    OBJECT_ID = "object_id"
+
+
+class BindingKind(str, Enum):
+    """Which id of the identity a database principal is bound to."""
+
+    OBJECT_ID = "object id"
+    CLIENT_ID = "client id"
+
+
 class Privilege(str, Enum):
     """Engine-neutral privileges a role profile may list; each engine expands them."""
 
@@ -70,6 +84,14 @@ class Target:
     tls: TlsMode = TlsMode.REQUIRE
     on_remove: OnRemove = OnRemove.REPORT
     owner_role: str | None = None
+    sql_binding: SqlBinding = SqlBinding.SID
+
+    @property
+    def binding_kind(self) -> BindingKind:
+        """PostgreSQL binds the object id; MySQL the client id; SQL the client id (as SID) unless told."""
+        if self.engine is Engine.MYSQL or (self.engine is Engine.SQL and self.sql_binding is SqlBinding.SID):
+            return BindingKind.CLIENT_ID
+        return BindingKind.OBJECT_ID
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,11 @@ class SiteState:
     system_principal_id: str | None
     user_assigned: dict[str, UserAssignedIdentity]
     app_settings: dict[str, str]
+    system_client_id: str | None = None  # read only when an engine binds to the client id
+
+    def binding(self, kind: BindingKind) -> str | None:
+        """The system identity's id of the given kind, None while unknown."""
+        return self.system_principal_id if kind is BindingKind.OBJECT_ID else self.system_client_id
 
 
 @dataclass(frozen=True)
@@ -150,10 +177,11 @@ class Grant:
 
 @dataclass(frozen=True)
 class PrincipalState:
-    """A database principal as the engine's catalog shows it; ``object_id`` is its Entra binding."""
+    """A database principal as the engine's catalog shows it; ``binding`` is the Entra id it is bound to
+    (object id or client id, by engine), None when the principal is not bound to an identity."""
 
     name: str
-    object_id: str | None
+    binding: str | None
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from provisioning.models import Grant
+from provisioning.models import BindingKind, Grant
 from provisioning.resource_ids import AppRef
 
-OBJECT_ID_PLACEHOLDER = "<object id known after the identity is enabled>"
+BINDING_PLACEHOLDER = "<id known after the identity is enabled>"
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,14 @@ class CreatePrincipal:
 
     target: str
     principal: str
-    object_id: str | None
+    binding: str | None
+    binding_kind: BindingKind = BindingKind.OBJECT_ID
     sql: tuple[str, ...] = ()
 
     @property
     def description(self) -> str:
-        bound_to = self.object_id or OBJECT_ID_PLACEHOLDER
-        return f"create principal {self.principal!r} on {self.target} bound to object id {bound_to}"
+        bound_to = self.binding or BINDING_PLACEHOLDER
+        return f"create principal {self.principal!r} on {self.target} bound to {self.binding_kind.value} {bound_to}"
 
 
 @dataclass(frozen=True)
@@ -45,15 +46,16 @@ class RebindPrincipal:
 
     target: str
     principal: str
-    old_object_id: str | None
-    object_id: str | None
+    old_binding: str | None
+    binding: str | None
+    binding_kind: BindingKind = BindingKind.OBJECT_ID
     sql: tuple[str, ...] = ()
 
     @property
     def description(self) -> str:
         return (
-            f"rebind principal {self.principal!r} on {self.target} from object id "
-            f"{self.old_object_id} to {self.object_id or OBJECT_ID_PLACEHOLDER}"
+            f"rebind principal {self.principal!r} on {self.target} from {self.binding_kind.value} "
+            f"{self.old_binding} to {self.binding or BINDING_PLACEHOLDER}"
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from provisioning.errors import Conflict
 from provisioning.models import AppRequest, DatabaseState, ServerInfo, SiteState
 from provisioning.plan import (
     CreatePrincipal,
@@ -46,8 +47,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     """Ordered steps: identity, then principals, then grants (before revokes), then settings."""
     app = desired.request.app
     steps: list[Step] = []
-    object_id = observed.site.system_principal_id
-    if object_id is None:
+    if observed.site.system_principal_id is None:
         steps.append(EnableSystemIdentity(app, keep_user_assigned=tuple(sorted(observed.site.user_assigned))))
 
     recreated: set[str] = set()
@@ -59,11 +59,18 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         if target.server.key in seen_servers:
             continue
         seen_servers.add(target.server.key)
+        kind = target.binding_kind
+        binding = observed.site.binding(kind)
         if state.principal is None:
-            steps.append(CreatePrincipal(target.name, name, object_id))
+            steps.append(CreatePrincipal(target.name, name, binding, kind))
             recreated.add(target.server.key)
-        elif object_id is None or state.principal.object_id != object_id:
-            steps.append(RebindPrincipal(target.name, name, state.principal.object_id, object_id))
+        elif binding is None or state.principal.binding != binding:
+            if state.principal.binding is None:
+                raise Conflict(
+                    f"{target.name}: a database principal named {name!r} exists but is not bound to any "
+                    "Entra identity; it was not made by this provisioner, so it is left alone"
+                )
+            steps.append(RebindPrincipal(target.name, name, state.principal.binding, binding, kind))
             recreated.add(target.server.key)
 
     for connection in desired.connections:

@@ -10,10 +10,41 @@ from provisioning.models import DatabaseState, Engine, Grant, Privilege, RolePro
 POSTGRES_TABLE_PRIVILEGES = (Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.DELETE)
 
 
+DML = (Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.DELETE)
+# ``CREATE`` (the ddl profile) lets an app run its own migrations. MySQL's DROP on ``db``.* would also
+# allow DROP DATABASE, so it is deliberately not part of it.
+MYSQL_DDL = ("CREATE", "ALTER", "INDEX", "REFERENCES")
+SQL_DDL_DATABASE = ("CREATE TABLE", "CREATE VIEW")
+SQL_DDL_SCHEMA = ("ALTER",)
+
+
 def expected_grants(target: Target, profile: RoleProfile, state: DatabaseState) -> frozenset[Grant]:
+    """Every grant the principal should hold inside the target's managed scope, and nothing else."""
     if target.engine is Engine.POSTGRES:
         return _postgres(target, profile, state)
-    raise NotImplementedError(f"engine {target.engine.value} has no privilege mapping")
+    if target.engine is Engine.MYSQL:
+        return _mysql(target, profile)
+    return _sql(target, profile)
+
+
+def _mysql(target: Target, profile: RoleProfile) -> frozenset[Grant]:
+    """MySQL grants live on ``db``.*: one object, the database."""
+    privileges = {p.value for p in DML if p in profile.privileges}
+    if Privilege.CREATE in profile.privileges:
+        privileges |= set(MYSQL_DDL)
+    return frozenset(Grant("database", (target.database,), p) for p in privileges)
+
+
+def _sql(target: Target, profile: RoleProfile) -> frozenset[Grant]:
+    """Azure SQL: DML on each managed schema; CONNECT comes with the user and stays."""
+    grants = {Grant("database", (target.database,), "CONNECT")}
+    for schema in target.schemas:
+        grants |= {Grant("schema", (schema,), p.value) for p in DML if p in profile.privileges}
+        if Privilege.CREATE in profile.privileges:
+            grants |= {Grant("schema", (schema,), p) for p in SQL_DDL_SCHEMA}
+    if Privilege.CREATE in profile.privileges:
+        grants |= {Grant("database", (target.database,), p) for p in SQL_DDL_DATABASE}
+    return frozenset(grants)
 
 
 def _postgres_sequence_privileges(profile: RoleProfile) -> set[str]:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from provisioning.engines.base import DatabaseSession
 from provisioning.errors import AdminMissing, ConvergenceError
-from provisioning.models import AppRequest, Catalog, DatabaseState, Engine, ServerInfo, SiteState, Target
+from provisioning.models import AppRequest, BindingKind, Catalog, DatabaseState, Engine, ServerInfo, SiteState, Target
 from provisioning.plan import EnableSystemIdentity, Plan, SetAppSettings, Step
 from provisioning.planner import Desired, Observed, plan
 from provisioning.policy import Grantable, authorize
@@ -32,6 +32,10 @@ class WebAppsPort(Protocol):
     def get_site(self, app: AppRef) -> SiteState: ...
     def enable_system_identity(self, app: AppRef, keep_user_assigned: tuple[str, ...]) -> str: ...
     def write_settings(self, app: AppRef, current: dict[str, str], step: SetAppSettings) -> None: ...
+
+
+class IdentitiesPort(Protocol):
+    def get_system_client_id(self, app: AppRef) -> str: ...
 
 
 class ServersPort(Protocol):
@@ -69,6 +73,7 @@ class Reconciler:
         self,
         catalog: Catalog,
         webapps: WebAppsPort,
+        identities: IdentitiesPort,
         servers: ServersPort,
         open_session: SessionFactory,
         *,
@@ -77,6 +82,7 @@ class Reconciler:
     ) -> None:
         self.catalog = catalog
         self._webapps = webapps
+        self._identities = identities
         self._servers = servers
         self._open_session = open_session
         self._function_object_id = function_object_id.lower()
@@ -101,13 +107,14 @@ class Reconciler:
         started = time.monotonic()
         connections = authorize(request, self.catalog)
         desired = Desired(request, connections)
+        site = self._with_client_id(site, connections)
         with self._sessions(connections) as sessions:
             observed = self._observe(desired, site, sessions)
             first = self._render(plan(desired, observed), desired, sessions)
             if mode is Mode.PLAN or first.empty:
                 return self._result(request.app, mode, first, False, started, sessions=sessions)
             applied = self._apply(first, desired, observed, sessions)
-            verify_site = self._webapps.get_site(request.app)
+            verify_site = self._with_client_id(self._webapps.get_site(request.app), connections)
             second = plan(desired, self._observe(desired, verify_site, sessions))
             if not second.empty:
                 raise ConvergenceError(f"after apply, {request.app.id} still plans:\n{second.describe()}")
@@ -115,6 +122,13 @@ class Reconciler:
             return self._result(request.app, mode, applied, True, started, sessions=sessions)
 
     # -- phases ------------------------------------------------------------------------------
+    def _with_client_id(self, site: SiteState, connections: tuple[Grantable, ...]) -> SiteState:
+        """Read the system identity's client id, one ARM read, only when an engine binds to it."""
+        needed = any(c.target.binding_kind is BindingKind.CLIENT_ID for c in connections)
+        if not needed or site.system_principal_id is None or site.system_client_id is not None:
+            return site
+        return replace(site, system_client_id=self._identities.get_system_client_id(site.app))
+
     def _observe(self, desired: Desired, site: SiteState, sessions: _Sessions) -> Observed:
         databases: dict[str, DatabaseState] = {}
         for connection in desired.connections:
@@ -143,7 +157,8 @@ class Reconciler:
         if isinstance(identity, EnableSystemIdentity):
             object_id = self._webapps.enable_system_identity(identity.app, identity.keep_user_assigned)
             applied.append(identity)
-            observed = replace(observed, site=replace(observed.site, system_principal_id=object_id))
+            site = replace(observed.site, system_principal_id=object_id)
+            observed = replace(observed, site=self._with_client_id(site, desired.connections))
             current = self._render(plan(desired, observed), desired, sessions)
         targets = {c.target.name: c.target for c in desired.connections}
         for step in current.steps:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from provisioning.errors import PermanentError, TransientError
 from provisioning.models import DatabaseState, Grant, PrincipalState, ServerInfo, Target, TlsMode
 from provisioning.plan import (
-    OBJECT_ID_PLACEHOLDER,
+    BINDING_PLACEHOLDER,
     CreatePrincipal,
     DatabaseStep,
     GrantPrivileges,
@@ -166,7 +166,7 @@ class PostgresSession:
         self.catalog_queries[ADMIN_DATABASE] += 1
         if row is None:
             return None
-        return PrincipalState(name=row[0], object_id=str(row[1]).lower() if row[1] else None)
+        return PrincipalState(name=row[0], binding=str(row[1]).lower() if row[1] else None)
 
     # -- render and apply --------------------------------------------------------------------
     def render(self, step: DatabaseStep, target: Target) -> tuple[str, ...]:
@@ -205,13 +205,13 @@ class PostgresSession:
         from psycopg2 import sql
 
         if isinstance(step, CreatePrincipal):
-            return [(ADMIN_DATABASE, _create_principal(step.principal, step.object_id, preview=preview))]
+            return [(ADMIN_DATABASE, _create_principal(step.principal, step.binding, preview=preview))]
         if isinstance(step, RebindPrincipal):
             pairs: list[tuple[str, Composable]] = []
             for database, state in self._observed.items():
                 pairs += [(database, s) for s in grant_statements(state.grants, step.principal, revoke=True)]
             pairs.append((ADMIN_DATABASE, sql.SQL("DROP ROLE {}").format(sql.Identifier(step.principal))))
-            pairs.append((ADMIN_DATABASE, _create_principal(step.principal, step.object_id, preview=preview)))
+            pairs.append((ADMIN_DATABASE, _create_principal(step.principal, step.binding, preview=preview)))
             return pairs
         revoke = isinstance(step, RevokePrivileges)
         assert isinstance(step, (GrantPrivileges, RevokePrivileges))
@@ -224,7 +224,7 @@ def _create_principal(principal: str, object_id: str | None, *, preview: bool) -
     if object_id is None:
         if not preview:
             raise PermanentError(f"principal {principal!r} cannot be created before its identity exists")
-        object_id = OBJECT_ID_PLACEHOLDER
+        object_id = BINDING_PLACEHOLDER
     return sql.SQL(AZURE_ONLY_CREATE_PRINCIPAL).format(sql.Literal(principal), sql.Literal(object_id))
 
 

@@ -51,7 +51,7 @@ def test_first_apply_converges_and_keeps_foreign_settings(emulator: Any, runtime
     kinds = [type(step) for step in result.plan.steps]
     assert kinds == [EnableSystemIdentity, CreatePrincipal, GrantPrivileges, SetAppSettings]
     create = result.plan.steps[1]
-    assert create.object_id == emulator.identity_of(app.id)[0].lower()
+    assert create.binding == emulator.identity_of(app.id)[0].lower()
     assert "pgaadauth_create_principal_with_oid" in create.sql[0]
 
     settings = emulator.app_settings(app.id)
