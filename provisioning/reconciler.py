@@ -237,15 +237,33 @@ class _Sessions:
 
 
 def missing_admin_message(server: ServerInfo, function_object_id: str, catalog: Catalog) -> str:
-    """Name the exact command that makes the function (or its group) an administrator."""
+    """Name the exact command that makes the function (or its group) an administrator.
+
+    PostgreSQL takes several Entra admins, so one is added. Azure SQL and MySQL take one: an existing
+    admin is never replaced; the way in is a group admin that the function's identity is a member of.
+    """
     group = catalog.admin_group
     object_id = group.object_id if group else (function_object_id or "<function identity object id>")
     name = group.name if group else "<function identity name>"
-    kind = "Group" if group else "ServicePrincipal"
     rid = server.id
-    return (
-        f"the function is not an Entra administrator of {rid.id}; an owner of the server can add it "
-        f"(existing administrators are kept): az postgres flexible-server microsoft-entra-admin create "
-        f"--resource-group {rid.resource_group} --server-name {rid.names[0]} --display-name {name} "
-        f"--object-id {object_id} --type {kind}"
+    where = f"--resource-group {rid.resource_group} --server-name {rid.names[0]}"
+    lead = f"the function is not an Entra administrator of {rid.id}"
+    if rid.full_type == "microsoft.dbforpostgresql/flexibleservers":
+        kind = "Group" if group else "ServicePrincipal"
+        return (
+            f"{lead}; an owner of the server can add it (existing administrators are kept): "
+            f"az postgres flexible-server microsoft-entra-admin create {where} "
+            f"--display-name {name} --object-id {object_id} --type {kind}"
+        )
+    if server.administrators:
+        current = ", ".join(admin.login for admin in server.administrators)
+        return (
+            f"{lead}; its administrator is {current}, and this server takes only one, which is never replaced: "
+            f"add the function's identity to that group and name it as admin_group in the catalog"
+        )
+    command = (
+        "az sql server ad-admin create"
+        if rid.full_type == "microsoft.sql/servers"
+        else ("az mysql flexible-server ad-admin create")
     )
+    return f"{lead}; an owner of the server can set it: {command} {where} --display-name {name} --object-id {object_id}"

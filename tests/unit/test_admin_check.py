@@ -1,0 +1,66 @@
+"""The function must already be an Entra admin; it never takes the role, it says how to grant it."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioning.catalog import catalog_from_document
+from provisioning.errors import AdminMissing
+from provisioning.models import Administrator, Catalog, ServerInfo
+from provisioning.reconciler import Reconciler
+from provisioning.resource_ids import parse_resource_id
+from tests.factories import SERVER_ID, catalog
+
+SELF = "5f0c1a7e-0000-4000-8000-00000000f001"
+GROUP = "9a0f0000-0000-4000-8000-00000000a001"
+SQL_ID = "/subscriptions/s/resourceGroups/rg-data/providers/Microsoft.Sql/servers/sql-sales"
+
+
+def reconciler(with_catalog: Catalog) -> Reconciler:
+    unused = object()
+    return Reconciler(with_catalog, unused, unused, unused, unused, function_object_id=SELF)  # type: ignore[arg-type]
+
+
+def server(rid: str, *admins: Administrator) -> ServerInfo:
+    return ServerInfo(parse_resource_id(rid), "host", admins)
+
+
+def test_the_function_itself_or_its_group_is_accepted() -> None:
+    assert reconciler(catalog()).admin_login(server(SERVER_ID, Administrator(SELF, "passwordless-func"))) == (
+        "passwordless-func"
+    )
+    grouped = catalog_from_document({**_doc(), "admin_group": {"object_id": GROUP.upper(), "name": "db-admins"}})
+    assert reconciler(grouped).admin_login(server(SQL_ID, Administrator(GROUP, "db-admins"))) == "db-admins"
+
+
+def test_postgres_missing_admin_names_the_command_that_adds_it() -> None:
+    with pytest.raises(AdminMissing) as caught:
+        reconciler(catalog()).admin_login(server(SERVER_ID, Administrator("someone-else", "alice")))
+    message = str(caught.value)
+    assert "az postgres flexible-server microsoft-entra-admin create" in message
+    assert "--server-name pg-orders" in message and f"--object-id {SELF}" in message
+    assert "existing administrators are kept" in message
+
+
+def test_single_admin_servers_are_never_taken_over() -> None:
+    with pytest.raises(AdminMissing) as caught:
+        reconciler(catalog()).admin_login(server(SQL_ID, Administrator("someone-else", "dba-team")))
+    assert "dba-team" in str(caught.value) and "never replaced" in str(caught.value)
+    assert "ad-admin create" not in str(caught.value)
+    with pytest.raises(AdminMissing, match="az sql server ad-admin create --resource-group rg-data"):
+        reconciler(catalog()).admin_login(server(SQL_ID))
+
+
+def _doc() -> dict[str, object]:
+    return {
+        "targets": [
+            {
+                "name": "orders",
+                "engine": "postgres",
+                "server": SERVER_ID,
+                "database": "orders",
+                "roles": ["reader"],
+                "allowed_sources": ["/subscriptions/x"],
+            }
+        ]
+    }
