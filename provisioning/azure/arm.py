@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,6 +15,20 @@ TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 def client_options(config: Config) -> dict[str, Any]:
     """Keyword arguments every management client gets: the cloud's endpoint and token scope."""
     return {"base_url": config.arm_endpoint, "credential_scopes": [config.arm_scope]}
+
+
+class ClientsBySubscription:
+    """Management clients are per subscription; build each once, on first use, and reuse it."""
+
+    def __init__(self, build: Callable[[str], Any]) -> None:
+        self._build = build
+        self._clients: dict[str, Any] = {}
+
+    def get(self, subscription: str) -> Any:
+        key = subscription.lower()
+        if key not in self._clients:
+            self._clients[key] = self._build(subscription)
+        return self._clients[key]
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from provisioning.azure.arm import arm_errors, client_options
+from provisioning.azure.arm import ClientsBySubscription, arm_errors, client_options
 from provisioning.config import Config
 from provisioning.resource_ids import AppRef
 
@@ -14,19 +14,15 @@ if TYPE_CHECKING:
 
 class Identities:
     def __init__(self, credential: TokenCredential, config: Config) -> None:
-        self._credential = credential
-        self._config = config
-        self._clients: dict[str, Any] = {}
+        def build(subscription: str) -> Any:
+            from azure.mgmt.msi import ManagedServiceIdentityClient
+
+            return ManagedServiceIdentityClient(credential, subscription, **client_options(config))
+
+        self._clients = ClientsBySubscription(build)
 
     def get_system_client_id(self, app: AppRef) -> str:
         """``{app}/providers/Microsoft.ManagedIdentity/identities/default`` carries the client id."""
-        key = app.subscription.lower()
-        if key not in self._clients:
-            from azure.mgmt.msi import ManagedServiceIdentityClient
-
-            self._clients[key] = ManagedServiceIdentityClient(
-                self._credential, app.subscription, **client_options(self._config)
-            )
         with arm_errors(f"read the system identity of {app.id}"):
-            identity = self._clients[key].system_assigned_identities.get_by_scope(scope=app.id)
+            identity = self._clients.get(app.subscription).system_assigned_identities.get_by_scope(scope=app.id)
         return str(identity.client_id).lower()

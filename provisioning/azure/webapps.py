@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from provisioning.azure.arm import arm_errors, client_options
+from provisioning.azure.arm import ClientsBySubscription, arm_errors, client_options
 from provisioning.config import Config
 from provisioning.errors import TransientError
 from provisioning.models import SiteState, UserAssignedIdentity
@@ -19,17 +19,15 @@ class WebApps:
     """One management client per subscription, created on first use."""
 
     def __init__(self, credential: TokenCredential, config: Config) -> None:
-        self._credential = credential
-        self._config = config
-        self._clients: dict[str, Any] = {}
-
-    def _client(self, subscription: str) -> Any:
-        key = subscription.lower()
-        if key not in self._clients:
+        def build(subscription: str) -> Any:
             from azure.mgmt.web import WebSiteManagementClient
 
-            self._clients[key] = WebSiteManagementClient(self._credential, subscription, **client_options(self._config))
-        return self._clients[key]
+            return WebSiteManagementClient(credential, subscription, **client_options(config))
+
+        self._clients = ClientsBySubscription(build)
+
+    def _client(self, subscription: str) -> Any:
+        return self._clients.get(subscription)
 
     def get_site(self, app: AppRef) -> SiteState:
         """The site (or slot) and its app settings: two ARM reads."""
