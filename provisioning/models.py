@@ -121,6 +121,15 @@ class IdentitySpec:
     resource_id: str | None = None
     name: str | None = None
 
+    def resource_id_for(self, app: AppRef) -> str | None:
+        """The user-assigned identity's id; ``create:<name>`` lives in the app's resource group."""
+        if self.kind is IdentityKind.CREATE:
+            return (
+                f"/subscriptions/{app.subscription}/resourceGroups/{app.resource_group}"
+                f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{self.name}"
+            )
+        return self.resource_id
+
 
 @dataclass(frozen=True)
 class AppRequest:
@@ -147,10 +156,12 @@ class SiteState:
     user_assigned: dict[str, UserAssignedIdentity]
     app_settings: dict[str, str]
     system_client_id: str | None = None  # read only when an engine binds to the client id
+    location: str = ""
 
-    def binding(self, kind: BindingKind) -> str | None:
-        """The system identity's id of the given kind, None while unknown."""
-        return self.system_principal_id if kind is BindingKind.OBJECT_ID else self.system_client_id
+    def attached(self, identity_id: str) -> UserAssignedIdentity | None:
+        """A user-assigned identity attached to the app; ARM ids compare case-insensitively."""
+        wanted = identity_id.lower()
+        return next((ids for rid, ids in self.user_assigned.items() if rid.lower() == wanted), None)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,37 @@ class EnableSystemIdentity:
 
 
 @dataclass(frozen=True)
+class CreateUserIdentity:
+    """Create the user-assigned identity a ``create:<name>`` tag asks for, in the app's resource group."""
+
+    app: AppRef
+    identity_id: str
+    location: str
+
+    @property
+    def description(self) -> str:
+        return f"create user-assigned identity {self.identity_id.rsplit('/', 1)[-1]} in {self.app.resource_group}"
+
+
+@dataclass(frozen=True)
+class AttachUserIdentity:
+    """Attach a user-assigned identity, keeping the system identity and every other one attached."""
+
+    app: AppRef
+    identity_id: str
+    keep_system: bool
+    keep_user_assigned: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        kept = " and the system identity" if self.keep_system else ""
+        return (
+            f"attach user-assigned identity {self.identity_id.rsplit('/', 1)[-1]} to {self.app.display_name}, "
+            f"keeping {len(self.keep_user_assigned)} other user-assigned{kept}"
+        )
+
+
+@dataclass(frozen=True)
 class CreatePrincipal:
     """Create a database principal bound to exactly one Entra identity."""
 
@@ -102,8 +133,11 @@ class SetAppSettings:
         return f"app settings of {self.app.display_name}: " + "; ".join(parts)
 
 
+IdentityStep = EnableSystemIdentity | CreateUserIdentity | AttachUserIdentity
 DatabaseStep = CreatePrincipal | RebindPrincipal | GrantPrivileges | RevokePrivileges
-Step = EnableSystemIdentity | DatabaseStep | SetAppSettings
+Step = IdentityStep | DatabaseStep | SetAppSettings
+IDENTITY_STEPS = (EnableSystemIdentity, CreateUserIdentity, AttachUserIdentity)
+DATABASE_STEPS = (CreatePrincipal, RebindPrincipal, GrantPrivileges, RevokePrivileges)
 
 
 @dataclass(frozen=True)
@@ -118,9 +152,7 @@ class Plan:
     def with_sql(self, rendered: dict[int, tuple[str, ...]]) -> Plan:
         """Attach rendered SQL to database steps, by step position."""
         steps = tuple(
-            replace(step, sql=rendered[i])
-            if i in rendered and not isinstance(step, (EnableSystemIdentity, SetAppSettings))
-            else step
+            replace(step, sql=rendered[i]) if i in rendered and isinstance(step, DATABASE_STEPS) else step
             for i, step in enumerate(self.steps)
         )
         return Plan(self.app, steps)
@@ -143,7 +175,7 @@ def step_to_dict(step: Step) -> dict[str, Any]:
     if isinstance(step, SetAppSettings):
         data["set"] = dict(step.set)
         data["remove"] = list(step.remove)
-    elif not isinstance(step, EnableSystemIdentity):
+    elif isinstance(step, DATABASE_STEPS):
         data["target"] = step.target
         data["principal"] = step.principal
         data["sql"] = list(step.sql)

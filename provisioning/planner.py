@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from provisioning.errors import Conflict
-from provisioning.models import AppRequest, DatabaseState, ServerInfo, SiteState
+from provisioning.errors import Conflict, NotFound
+from provisioning.models import (
+    AppRequest,
+    BindingKind,
+    DatabaseState,
+    IdentityKind,
+    ServerInfo,
+    SiteState,
+    UserAssignedIdentity,
+)
 from provisioning.plan import (
+    AttachUserIdentity,
     CreatePrincipal,
+    CreateUserIdentity,
     EnableSystemIdentity,
     GrantPrivileges,
     Plan,
@@ -41,14 +51,15 @@ class Observed:
     site: SiteState
     servers: Mapping[str, ServerInfo]
     databases: Mapping[str, DatabaseState]
+    # User-assigned identities the request names, by lower-cased id, read only when not attached.
+    user_identities: Mapping[str, UserAssignedIdentity] = field(default_factory=dict)
 
 
 def plan(desired: Desired, observed: Observed) -> Plan:
     """Ordered steps: identity, then principals, then grants (before revokes), then settings."""
     app = desired.request.app
-    steps: list[Step] = []
-    if observed.site.system_principal_id is None:
-        steps.append(EnableSystemIdentity(app, keep_user_assigned=tuple(sorted(observed.site.user_assigned))))
+    steps: list[Step] = list(_plan_identity(desired, observed))
+    identity = identity_ids(desired, observed.site)
 
     recreated: set[str] = set()
     seen_servers: set[str] = set()
@@ -60,7 +71,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
             continue
         seen_servers.add(target.server.key)
         kind = target.binding_kind
-        binding = observed.site.binding(kind)
+        binding = _binding_of(identity, kind)
         if state.principal is None:
             steps.append(CreatePrincipal(target.name, name, binding, kind))
             recreated.add(target.server.key)
@@ -92,8 +103,52 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     return Plan(app, tuple(steps))
 
 
+def identity_ids(desired: Desired, site: SiteState) -> UserAssignedIdentity | None:
+    """Object and client id of the identity the request uses; None until it is on and attached.
+
+    A system identity's client id may be "" when no engine binds to it (it is then never read).
+    """
+    spec = desired.request.identity
+    if spec.kind is IdentityKind.SYSTEM:
+        if site.system_principal_id is None:
+            return None
+        return UserAssignedIdentity(site.system_principal_id, site.system_client_id or "")
+    identity_id = spec.resource_id_for(desired.request.app)
+    return site.attached(identity_id) if identity_id else None
+
+
+def _binding_of(identity: UserAssignedIdentity | None, kind: BindingKind) -> str | None:
+    if identity is None:
+        return None
+    return (identity.principal_id if kind is BindingKind.OBJECT_ID else identity.client_id) or None
+
+
+def _plan_identity(desired: Desired, observed: Observed) -> list[Step]:
+    """Switch the system identity on, or create and attach the user-assigned one; never detach any."""
+    app, site, spec = desired.request.app, observed.site, desired.request.identity
+    keep = tuple(sorted(site.user_assigned))
+    if spec.kind is IdentityKind.SYSTEM:
+        return [] if site.system_principal_id else [EnableSystemIdentity(app, keep_user_assigned=keep)]
+    identity_id = spec.resource_id_for(app)
+    assert identity_id is not None
+    if site.attached(identity_id) is not None:
+        return []
+    steps: list[Step] = []
+    if identity_id.lower() not in observed.user_identities:
+        if spec.kind is IdentityKind.USER:
+            raise NotFound(f"user-assigned identity {identity_id} named by the request does not exist")
+        steps.append(CreateUserIdentity(app, identity_id, site.location))
+    steps.append(
+        AttachUserIdentity(app, identity_id, keep_system=site.system_principal_id is not None, keep_user_assigned=keep)
+    )
+    return steps
+
+
 def desired_settings(desired: Desired, observed: Observed) -> dict[str, str]:
     client = desired.request.client or infer_client(observed.site.linux_fx_version)
+    identity = identity_ids(desired, observed.site)
+    user_assigned = desired.request.identity.kind is not IdentityKind.SYSTEM
+    client_id = identity.client_id if identity is not None and user_assigned else None
     settings: dict[str, str] = {}
     engines_seen: set[str] = set()
     for connection in desired.connections:
@@ -108,6 +163,7 @@ def desired_settings(desired: Desired, observed: Observed) -> dict[str, str]:
                 tls=target.tls,
                 client=client,
                 first_of_engine=target.engine.value not in engines_seen,
+                user_assigned_client_id=client_id,
             )
         )
         engines_seen.add(target.engine.value)

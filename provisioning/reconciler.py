@@ -12,8 +12,27 @@ from typing import Any, Protocol
 
 from provisioning.engines.base import DatabaseSession
 from provisioning.errors import AdminMissing, ConvergenceError
-from provisioning.models import AppRequest, BindingKind, Catalog, DatabaseState, Engine, ServerInfo, SiteState, Target
-from provisioning.plan import EnableSystemIdentity, Plan, SetAppSettings, Step
+from provisioning.models import (
+    AppRequest,
+    BindingKind,
+    Catalog,
+    DatabaseState,
+    Engine,
+    ServerInfo,
+    SiteState,
+    Target,
+    UserAssignedIdentity,
+)
+from provisioning.plan import (
+    DATABASE_STEPS,
+    IDENTITY_STEPS,
+    CreateUserIdentity,
+    EnableSystemIdentity,
+    IdentityStep,
+    Plan,
+    SetAppSettings,
+    Step,
+)
 from provisioning.planner import Desired, Observed, plan
 from provisioning.policy import Grantable, authorize
 from provisioning.principal_names import principal_name
@@ -30,12 +49,14 @@ class Mode(str, Enum):
 
 class WebAppsPort(Protocol):
     def get_site(self, app: AppRef) -> SiteState: ...
-    def enable_system_identity(self, app: AppRef, keep_user_assigned: tuple[str, ...]) -> str: ...
+    def update_identities(self, site: SiteState, *, system: bool, user_assigned: tuple[str, ...]) -> SiteState: ...
     def write_settings(self, app: AppRef, current: dict[str, str], step: SetAppSettings) -> None: ...
 
 
 class IdentitiesPort(Protocol):
     def get_system_client_id(self, app: AppRef) -> str: ...
+    def get_user_identity(self, identity_id: str) -> UserAssignedIdentity | None: ...
+    def create_user_identity(self, identity_id: str, location: str) -> UserAssignedIdentity: ...
 
 
 class ServersPort(Protocol):
@@ -135,41 +156,60 @@ class Reconciler:
             target = connection.target
             session = sessions.get(target)
             databases[target.name] = session.observe(target, principal_name(desired.request.app, target.engine))
-        return Observed(site=site, servers=sessions.servers, databases=databases)
+        return Observed(site, sessions.servers, databases, self._named_identities(desired, site))
+
+    def _named_identities(self, desired: Desired, site: SiteState) -> dict[str, UserAssignedIdentity]:
+        """Read the requested user-assigned identity only when it is not attached yet (one ARM read)."""
+        identity_id = desired.request.identity.resource_id_for(desired.request.app)
+        if identity_id is None or site.attached(identity_id) is not None:
+            return {}
+        found = self._identities.get_user_identity(identity_id)
+        return {identity_id.lower(): found} if found is not None else {}
 
     def _render(self, planned: Plan, desired: Desired, sessions: _Sessions) -> Plan:
         targets = {c.target.name: c.target for c in desired.connections}
         rendered = {
             index: sessions.get(targets[step.target]).render(step, targets[step.target])
             for index, step in enumerate(planned.steps)
-            if not isinstance(step, (EnableSystemIdentity, SetAppSettings))
+            if isinstance(step, DATABASE_STEPS)
         }
         return planned.with_sql(rendered)
 
     def _apply(self, first: Plan, desired: Desired, observed: Observed, sessions: _Sessions) -> Plan:
-        """Identity first; then re-plan (pure) with the new object id and apply the rest in order.
+        """Identity steps first; then re-plan (pure) with the identity's ids and apply the rest in order.
 
-        Returns the plan as applied, with the object id filled in where the first plan had a placeholder.
+        Returns the plan as applied, with the ids filled in where the first plan had placeholders.
         """
         applied: list[Step] = []
         current = first
-        identity = first.steps[0]
-        if isinstance(identity, EnableSystemIdentity):
-            object_id = self._webapps.enable_system_identity(identity.app, identity.keep_user_assigned)
-            applied.append(identity)
-            site = replace(observed.site, system_principal_id=object_id)
+        identity_steps = [step for step in first.steps if isinstance(step, IDENTITY_STEPS)]
+        if identity_steps:
+            site = observed.site
+            for identity_step in identity_steps:
+                site = self._apply_identity(identity_step, site)
+                applied.append(identity_step)
             observed = replace(observed, site=self._with_client_id(site, desired.connections))
             current = self._render(plan(desired, observed), desired, sessions)
         targets = {c.target.name: c.target for c in desired.connections}
         for step in current.steps:
-            if isinstance(step, EnableSystemIdentity):
-                raise ConvergenceError(f"{step.app.id}: the identity is still disabled after enabling it")
+            if isinstance(step, IDENTITY_STEPS):
+                raise ConvergenceError(f"{first.app.id}: the identity still needs '{step.description}' after apply")
             if isinstance(step, SetAppSettings):
                 self._webapps.write_settings(step.app, observed.site.app_settings, step)
             else:
                 sessions.get(targets[step.target]).apply(step, targets[step.target])
             applied.append(step)
         return Plan(first.app, tuple(applied))
+
+    def _apply_identity(self, step: IdentityStep, site: SiteState) -> SiteState:
+        if isinstance(step, CreateUserIdentity):
+            self._identities.create_user_identity(step.identity_id, step.location)
+            return site
+        if isinstance(step, EnableSystemIdentity):
+            return self._webapps.update_identities(site, system=True, user_assigned=step.keep_user_assigned)
+        return self._webapps.update_identities(
+            site, system=step.keep_system, user_assigned=(*step.keep_user_assigned, step.identity_id)
+        )
 
     def _result(
         self, app: AppRef, mode: Mode, planned: Plan, applied: bool, started: float, *, sessions: _Sessions

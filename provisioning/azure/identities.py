@@ -1,4 +1,4 @@
-"""Managed identities: the client id of a system identity, read from ARM (no Microsoft Graph call)."""
+"""Managed identities: ids of system and user-assigned identities, from ARM (no Microsoft Graph call)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from provisioning.azure.arm import ClientsBySubscription, arm_errors, client_options
 from provisioning.config import Config
-from provisioning.resource_ids import AppRef
+from provisioning.errors import NotFound
+from provisioning.models import UserAssignedIdentity
+from provisioning.resource_ids import AppRef, parse_resource_id
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -26,3 +28,32 @@ class Identities:
         with arm_errors(f"read the system identity of {app.id}"):
             identity = self._clients.get(app.subscription).system_assigned_identities.get_by_scope(scope=app.id)
         return str(identity.client_id).lower()
+
+    def get_user_identity(self, identity_id: str) -> UserAssignedIdentity | None:
+        """The ids of a user-assigned identity; None when it does not exist."""
+        rid = parse_resource_id(identity_id, field="identity")
+        client = self._clients.get(rid.subscription)
+        try:
+            with arm_errors(f"read user-assigned identity {identity_id}"):
+                found = client.user_assigned_identities.get(rid.resource_group, rid.names[0])
+        except NotFound:
+            return None
+        return _ids(found)
+
+    def create_user_identity(self, identity_id: str, location: str) -> UserAssignedIdentity:
+        """Create it (ARM answers with the new object and client ids); a PUT on an existing one is harmless."""
+        from azure.mgmt.msi.models import Identity
+
+        rid = parse_resource_id(identity_id, field="identity")
+        client = self._clients.get(rid.subscription)
+        with arm_errors(f"create user-assigned identity {identity_id}"):
+            created = client.user_assigned_identities.create_or_update(
+                rid.resource_group, rid.names[0], Identity(location=location)
+            )
+        return _ids(created)
+
+
+def _ids(identity: Any) -> UserAssignedIdentity:
+    return UserAssignedIdentity(
+        principal_id=str(identity.principal_id).lower(), client_id=str(identity.client_id).lower()
+    )

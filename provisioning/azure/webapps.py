@@ -41,24 +41,31 @@ class WebApps:
                 settings = client.list_application_settings(app.resource_group, app.site)
         return _site_state(app, site, dict(settings.properties or {}))
 
-    def enable_system_identity(self, app: AppRef, keep_user_assigned: tuple[str, ...]) -> str:
-        """PATCH the identity with the full set (system + every user-assigned), return the object id."""
+    def update_identities(self, site: SiteState, *, system: bool, user_assigned: tuple[str, ...]) -> SiteState:
+        """PATCH the identity with the full set, so nothing attached is dropped; return the new state.
+
+        ARM's answer carries the ids of every identity now attached; the settings are unchanged.
+        """
         from azure.mgmt.web.models import ManagedServiceIdentity, SitePatchResource, UserAssignedIdentity
 
+        kinds = (["SystemAssigned"] if system else []) + (["UserAssigned"] if user_assigned else [])
         identity = ManagedServiceIdentity(
-            type="SystemAssigned, UserAssigned" if keep_user_assigned else "SystemAssigned",
-            user_assigned_identities={rid: UserAssignedIdentity() for rid in keep_user_assigned} or None,
+            type=", ".join(kinds) or "None",
+            user_assigned_identities={rid: UserAssignedIdentity() for rid in user_assigned} or None,
         )
+        app = site.app
         client = self._client(app.subscription).web_apps
-        with arm_errors(f"enable the system identity of {app.id}"):
+        with arm_errors(f"set the identities of {app.id}"):
             if app.slot:
-                site = client.update_slot(app.resource_group, app.site, app.slot, SitePatchResource(identity=identity))
+                patched = client.update_slot(
+                    app.resource_group, app.site, app.slot, SitePatchResource(identity=identity)
+                )
             else:
-                site = client.update(app.resource_group, app.site, SitePatchResource(identity=identity))
-        principal_id = site.identity.principal_id if site.identity else None
-        if not principal_id:
+                patched = client.update(app.resource_group, app.site, SitePatchResource(identity=identity))
+        updated = _site_state(app, patched, site.app_settings)
+        if system and updated.system_principal_id is None:
             raise TransientError(f"ARM enabled the identity of {app.id} but returned no principal id yet")
-        return str(principal_id).lower()
+        return updated
 
     def write_settings(self, app: AppRef, current: dict[str, str], step: SetAppSettings) -> None:
         """Merge onto ``current`` and PUT the whole dictionary (ARM replaces it; there is no ETag)."""
@@ -95,4 +102,5 @@ def _site_state(app: AppRef, site: Any, settings: dict[str, str]) -> SiteState:
         system_principal_id=str(system_id).lower() if system_id else None,
         user_assigned=user_assigned,
         app_settings=settings,
+        location=str(site.location or ""),
     )
