@@ -61,8 +61,10 @@ class ControlSurface:
         tags: dict[str, str] | None = None,
         linux_fx_version: str = DEFAULT_LINUX_FX_VERSION,
         app_settings: dict[str, str] | None = None,
+        slot: str | None = None,
     ) -> str:
-        """Create a web app without managed identity (the resource group too, if new); returns its id."""
+        """Create a web app, or a deployment slot of an existing one, without managed identity
+        (the resource group too, if new); returns its id."""
         with self._estate.lock:
             group = self._estate.ensure_group(subscription_id, resource_group, "westeurope")
             site = Site(
@@ -73,7 +75,10 @@ class ControlSurface:
                 tags=dict(tags or {}),
                 linux_fx_version=linux_fx_version,
                 app_settings=dict(app_settings or {}),
+                slot=slot,
             )
+            if slot is not None:
+                self._estate.find(self._estate.sites, site.site_id)  # a slot needs its site
             if key(site.id) in self._estate.sites:
                 raise ArmError(409, "Conflict", f"The site '{site.id}' already exists.")
             self._estate.add_site(site)
@@ -94,6 +99,15 @@ class ControlSurface:
             site = self._estate.find(self._estate.sites, resource_id)
             self._estate.remove_site(site)
             self._events.emit(self._actor("DELETE", site.id), site.id, operation_name(site, "delete"))
+
+    def attach_user_identity(self, resource_id: str, identity_id: str) -> None:
+        """Attach an existing user-assigned identity by hand (the others stay attached)."""
+        with self._estate.lock:
+            site = self._estate.find(self._estate.sites, resource_id)
+            identity = self._estate.find(self._estate.user_identities, identity_id)
+            if all(key(attached) != key(identity.id) for attached in site.user_identities):
+                site.user_identities.append(identity.id)
+            self._events.emit(self._actor("PATCH", site.id), site.id, operation_name(site, "write"))
 
     def disable_system_identity(self, resource_id: str) -> None:
         self._replace_system_identity(resource_id, None)

@@ -24,7 +24,12 @@ def build_estate(run_id: str) -> dict[str, Any]:
             {
                 "id": SUBSCRIPTION,
                 "resource_groups": [
-                    {"name": APPS_GROUP, "location": "westeurope", "sites": []},
+                    {
+                        "name": APPS_GROUP,
+                        "location": "westeurope",
+                        "sites": [],
+                        "user_assigned_identities": [{"name": "shared-id"}],
+                    },
                     {
                         "name": DATA_GROUP,
                         "location": "westeurope",
