@@ -21,6 +21,8 @@ class Config:
     tag_prefix: str = "passwordless"
     report_dir: str = ""
     apply_role: str = "Passwordless.Apply"
+    storage_connection: str = ""
+    storage_blob_uri: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -42,4 +44,6 @@ class Config:
             tag_prefix=env.get("PASSWORDLESS_TAG_PREFIX", "passwordless").strip() or "passwordless",
             report_dir=env.get("PASSWORDLESS_REPORT_DIR", "").strip(),
             apply_role=env.get("PASSWORDLESS_APPLY_ROLE", "Passwordless.Apply").strip(),
+            storage_connection=env.get("AzureWebJobsStorage", "").strip(),
+            storage_blob_uri=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
         )

@@ -43,5 +43,9 @@ class TransientError(ProvisioningError):
         self.retry_after = retry_after
 
 
+class LockBusy(TransientError):
+    """Another reconcile of the same app holds its lock; try again shortly."""
+
+
 class ConvergenceError(ProvisioningError):
     """After apply, a second plan was not empty: the apply did not do what it planned."""

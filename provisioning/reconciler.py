@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Protocol
@@ -59,6 +59,10 @@ class IdentitiesPort(Protocol):
     def create_user_identity(self, identity_id: str, location: str) -> UserAssignedIdentity: ...
 
 
+class LocksPort(Protocol):
+    def hold(self, app: AppRef) -> AbstractContextManager[None]: ...
+
+
 class ServersPort(Protocol):
     def get_server(self, engine: Engine, server: Any) -> ServerInfo: ...
 
@@ -93,11 +97,12 @@ class Reconciler:
     def __init__(
         self,
         catalog: Catalog,
+        *,
         webapps: WebAppsPort,
         identities: IdentitiesPort,
         servers: ServersPort,
         open_session: SessionFactory,
-        *,
+        locks: LocksPort,
         function_object_id: str = "",
         tag_prefix: str = "passwordless",
     ) -> None:
@@ -106,6 +111,7 @@ class Reconciler:
         self._identities = identities
         self._servers = servers
         self._open_session = open_session
+        self._locks = locks
         self._function_object_id = function_object_id.lower()
         self.tag_prefix = tag_prefix
 
@@ -114,15 +120,22 @@ class Reconciler:
 
         None when the app carries no request tag: nothing is asked of us.
         """
-        site = self._webapps.get_site(app)
-        if not is_requested(site.tags, prefix=self.tag_prefix):
-            return None
-        request = request_from_tags(app, site.tags, prefix=self.tag_prefix)
-        return self._reconcile(request, site, mode)
+        with self._exclusive(app, mode):
+            site = self._webapps.get_site(app)
+            if not is_requested(site.tags, prefix=self.tag_prefix):
+                return None
+            request = request_from_tags(app, site.tags, prefix=self.tag_prefix)
+            return self._reconcile(request, site, mode)
 
     def reconcile_request(self, request: AppRequest, mode: Mode = Mode.APPLY) -> ReconcileResult:
         """Reconcile an explicit request (the pipeline path); the app's tags are not consulted."""
-        return self._reconcile(request, self._webapps.get_site(request.app), mode)
+        with self._exclusive(request.app, mode):
+            return self._reconcile(request, self._webapps.get_site(request.app), mode)
+
+    def _exclusive(self, app: AppRef, mode: Mode) -> AbstractContextManager[None]:
+        """Applies of one app are serialized across instances, so concurrent ones cannot lose settings
+        or race to create the principal; a plan changes nothing and takes no lock."""
+        return self._locks.hold(app) if mode is Mode.APPLY else nullcontext()
 
     def _reconcile(self, request: AppRequest, site: SiteState, mode: Mode) -> ReconcileResult:
         started = time.monotonic()

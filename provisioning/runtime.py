@@ -8,6 +8,7 @@ from functools import lru_cache
 from provisioning.azure.credentials import DATABASE_SCOPES, default_credential
 from provisioning.azure.discovery import Discovery
 from provisioning.azure.identities import Identities
+from provisioning.azure.locks import AppLocks
 from provisioning.azure.servers import Servers
 from provisioning.azure.webapps import WebApps
 from provisioning.catalog import load_catalog
@@ -41,10 +42,11 @@ def build_runtime(config: Config) -> Runtime:
 
     reconciler = Reconciler(
         load_catalog(config.catalog),
-        WebApps(credential, config),
-        Identities(credential, config),
-        Servers(credential, config),
-        open_session,
+        webapps=WebApps(credential, config),
+        identities=Identities(credential, config),
+        servers=Servers(credential, config),
+        open_session=open_session,
+        locks=AppLocks(credential, config),
         function_object_id=config.function_object_id,
         tag_prefix=config.tag_prefix,
     )

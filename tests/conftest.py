@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +41,40 @@ def postgres_problem() -> str | None:
     except psycopg2.Error as exc:
         return f"PostgreSQL at {POSTGRES_DSN!r} is unreachable: {str(exc).strip()}"
     return None
+
+
+AZURITE = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "azurite"
+AZURITE_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite on its default ports (so ``UseDevelopmentStorage=true`` reaches it); reused if running."""
+    if all(listening(port) for port in AZURITE_PORTS.values()):
+        yield "UseDevelopmentStorage=true"
+        return
+    require(None if AZURITE.exists() else f"Azurite is not installed at {AZURITE} (run `npm ci`)")
+    location = tmp_path_factory.mktemp("azurite")
+    process = subprocess.Popen(
+        [str(AZURITE), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location", str(location),
+         *(f"--{kind}Port={port}" for kind, port in AZURITE_PORTS.items())],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not all(listening(port) for port in AZURITE_PORTS.values()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            require("Azurite did not start")
+        time.sleep(0.2)
+    yield "UseDevelopmentStorage=true"
+    process.terminate()
+    process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +115,11 @@ def emulator(estate: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="session")
 def product_environment(
-    emulator: Any, local_postgres: dict[str, Any], estate: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+    emulator: Any,
+    local_postgres: dict[str, Any],
+    azurite: str,
+    estate: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, str]]:
     """The settings a deployed Function App would have, pointed at the emulator."""
     catalog = tmp_path_factory.mktemp("catalog") / "catalog.json"
@@ -88,6 +129,7 @@ def product_environment(
         "PASSWORDLESS_FUNCTION_OBJECT_ID": FUNCTION_OBJECT_ID,
         "PASSWORDLESS_SUBSCRIPTIONS": SUBSCRIPTION,
         "PASSWORDLESS_APPLY_ROLE": "Passwordless.Apply",
+        "AzureWebJobsStorage": azurite,
     }
     with pytest.MonkeyPatch.context() as patch:
         for key, value in environment.items():

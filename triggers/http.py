@@ -14,6 +14,7 @@ import azure.functions as func
 from provisioning.errors import (
     Conflict,
     InvalidRequest,
+    LockBusy,
     NotFound,
     PolicyViolation,
     ProvisioningError,
@@ -60,7 +61,7 @@ def handle_request(req: func.HttpRequest, mode: Mode, runtime: Callable[[], Runt
         return problem(403, "Denied by policy", str(exc))
     except NotFound as exc:
         return problem(404, "Not found", str(exc))
-    except Conflict as exc:
+    except (Conflict, LockBusy) as exc:
         return problem(409, "Conflict", str(exc))
     except TransientError as exc:
         return problem(503, "Try again later", str(exc), retry_after=exc.retry_after or 10)

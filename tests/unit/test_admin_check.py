@@ -18,7 +18,15 @@ SQL_ID = "/subscriptions/s/resourceGroups/rg-data/providers/Microsoft.Sql/server
 
 def reconciler(with_catalog: Catalog) -> Reconciler:
     unused = object()
-    return Reconciler(with_catalog, unused, unused, unused, unused, function_object_id=SELF)  # type: ignore[arg-type]
+    return Reconciler(  # only the admin check runs: no port is touched
+        with_catalog,
+        webapps=unused,  # type: ignore[arg-type]
+        identities=unused,  # type: ignore[arg-type]
+        servers=unused,  # type: ignore[arg-type]
+        open_session=unused,  # type: ignore[arg-type]
+        locks=unused,  # type: ignore[arg-type]
+        function_object_id=SELF,
+    )
 
 
 def server(rid: str, *admins: Administrator) -> ServerInfo:

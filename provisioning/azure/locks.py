@@ -1,0 +1,81 @@
+"""One reconcile per app at a time, across every function instance: a blob lease per app.
+
+The blobs live in the function's own storage account (``AzureWebJobsStorage``), reached by identity
+when ``AzureWebJobsStorage__blobServiceUri`` is set, by connection string otherwise (Azurite locally).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+
+from provisioning.config import Config
+from provisioning.errors import LockBusy, PermanentError, TransientError
+from provisioning.resource_ids import AppRef
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+CONTAINER = "passwordless-locks"
+LEASE_SECONDS = 60  # a reconcile takes seconds; a crashed holder frees the app within a minute
+POLL_SECONDS = 0.25
+
+
+class AppLocks:
+    def __init__(self, credential: TokenCredential, config: Config, *, wait_seconds: float = 30.0) -> None:
+        self._credential = credential
+        self._config = config
+        self._wait_seconds = wait_seconds
+        self._container: Any = None
+
+    @contextmanager
+    def hold(self, app: AppRef) -> Iterator[None]:
+        """Wait (bounded) for the app's lease; ``LockBusy`` when another holder keeps it too long."""
+        from azure.core.exceptions import HttpResponseError
+
+        blob = self._blob(app)
+        deadline = time.monotonic() + self._wait_seconds
+        while True:
+            try:
+                lease = blob.acquire_lease(lease_duration=LEASE_SECONDS)
+                break
+            except HttpResponseError as exc:
+                if exc.status_code != 409:
+                    raise TransientError(f"lock for {app.id}: storage answered {exc.status_code}") from exc
+                if time.monotonic() >= deadline:
+                    raise LockBusy(f"another reconcile of {app.id} holds its lock", retry_after=10) from exc
+                time.sleep(POLL_SECONDS)
+        try:
+            yield
+        finally:
+            lease.release()
+
+    def _blob(self, app: AppRef) -> Any:
+        """The app's lock blob, named by a digest: ARM ids are case-insensitive and may hold any character."""
+        from azure.core.exceptions import ResourceExistsError
+
+        container = self._get_container()
+        blob = container.get_blob_client(hashlib.sha256(app.key.encode()).hexdigest())
+        with suppress(ResourceExistsError):
+            blob.upload_blob(b"", overwrite=False)
+        return blob
+
+    def _get_container(self) -> Any:
+        if self._container is None:
+            from azure.core.exceptions import ResourceExistsError
+            from azure.storage.blob import BlobServiceClient
+
+            if self._config.storage_blob_uri:
+                service = BlobServiceClient(self._config.storage_blob_uri, credential=self._credential)
+            elif self._config.storage_connection:
+                service = BlobServiceClient.from_connection_string(self._config.storage_connection)
+            else:
+                raise PermanentError("set AzureWebJobsStorage (or AzureWebJobsStorage__blobServiceUri) for app locks")
+            container = service.get_container_client(CONTAINER)
+            with suppress(ResourceExistsError):
+                container.create_container()
+            self._container = container
+        return self._container
