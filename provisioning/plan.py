@@ -91,6 +91,19 @@ class RebindPrincipal:
 
 
 @dataclass(frozen=True)
+class DropPrincipal:
+    """Remove the principal of an app that is gone or no longer asks (``on_remove: revoke``)."""
+
+    target: str
+    principal: str
+    sql: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        return f"drop principal {self.principal!r} and its privileges on {self.target}"
+
+
+@dataclass(frozen=True)
 class GrantPrivileges:
     target: str
     principal: str
@@ -134,10 +147,10 @@ class SetAppSettings:
 
 
 IdentityStep = EnableSystemIdentity | CreateUserIdentity | AttachUserIdentity
-DatabaseStep = CreatePrincipal | RebindPrincipal | GrantPrivileges | RevokePrivileges
+DatabaseStep = CreatePrincipal | RebindPrincipal | GrantPrivileges | RevokePrivileges | DropPrincipal
 Step = IdentityStep | DatabaseStep | SetAppSettings
 IDENTITY_STEPS = (EnableSystemIdentity, CreateUserIdentity, AttachUserIdentity)
-DATABASE_STEPS = (CreatePrincipal, RebindPrincipal, GrantPrivileges, RevokePrivileges)
+DATABASE_STEPS = (CreatePrincipal, RebindPrincipal, GrantPrivileges, RevokePrivileges, DropPrincipal)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from provisioning.errors import Conflict, NotFound
@@ -13,12 +13,14 @@ from provisioning.models import (
     IdentityKind,
     ServerInfo,
     SiteState,
+    Target,
     UserAssignedIdentity,
 )
 from provisioning.plan import (
     AttachUserIdentity,
     CreatePrincipal,
     CreateUserIdentity,
+    DropPrincipal,
     EnableSystemIdentity,
     GrantPrivileges,
     Plan,
@@ -30,6 +32,7 @@ from provisioning.plan import (
 from provisioning.policy import Grantable
 from provisioning.principal_names import principal_name
 from provisioning.privileges import expected_grants
+from provisioning.resource_ids import AppRef
 from provisioning.settings import (
     MANAGED_KEYS_SETTING,
     Connection,
@@ -181,3 +184,40 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
         return None
     absent = tuple(k for k, _ in to_set if k not in current)
     return SetAppSettings(desired.request.app, set=to_set, remove=to_remove, absent=absent)
+
+
+def plan_removal(
+    app: AppRef, site: SiteState | None, targets: Sequence[Target], databases: Mapping[str, DatabaseState]
+) -> Plan:
+    """Drop the app's principals on ``on_remove: revoke`` targets and, when any goes, its managed settings.
+
+    A principal counts as the target's only if it holds privileges in the target's scope (PostgreSQL
+    principals are server-wide). While the app still exists, only a principal bound to one of its
+    identities is dropped, so a namesake app elsewhere keeps its access.
+    """
+    steps: list[Step] = []
+    own_ids = _identity_ids_of(site)
+    seen_servers: set[str] = set()
+    for target in targets:
+        state = databases[target.name]
+        if target.server.key in seen_servers or state.principal is None or not state.grants:
+            continue
+        if site is not None and state.principal.binding not in own_ids:
+            continue
+        seen_servers.add(target.server.key)
+        steps.append(DropPrincipal(target.name, principal_name(app, target.engine)))
+    if steps and site is not None:
+        managed = parse_managed_keys(site.app_settings.get(MANAGED_KEYS_SETTING)) | {MANAGED_KEYS_SETTING}
+        remove = tuple(sorted(key for key in managed if key in site.app_settings))
+        if remove:
+            steps.append(SetAppSettings(app, set=(), remove=remove))
+    return Plan(app, tuple(steps))
+
+
+def _identity_ids_of(site: SiteState | None) -> set[str]:
+    if site is None:
+        return set()
+    ids = {site.system_principal_id, site.system_client_id}
+    for identity in site.user_assigned.values():
+        ids |= {identity.principal_id, identity.client_id}
+    return {i for i in ids if i}

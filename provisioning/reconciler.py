@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -18,6 +18,7 @@ from provisioning.models import (
     Catalog,
     DatabaseState,
     Engine,
+    OnRemove,
     ServerInfo,
     SiteState,
     Target,
@@ -33,11 +34,12 @@ from provisioning.plan import (
     SetAppSettings,
     Step,
 )
-from provisioning.planner import Desired, Observed, plan
+from provisioning.planner import Desired, Observed, plan, plan_removal
 from provisioning.policy import Grantable, authorize
 from provisioning.principal_names import principal_name
 from provisioning.requests import is_requested, request_from_tags
-from provisioning.resource_ids import AppRef
+from provisioning.resource_ids import AppRef, is_within
+from provisioning.settings import MANAGED_KEYS_SETTING, parse_managed_keys
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +120,56 @@ class Reconciler:
     def reconcile_app(self, app: AppRef, mode: Mode = Mode.APPLY) -> ReconcileResult | None:
         """Reconcile what the app's own tags ask for (the Event Grid and audit path).
 
-        None when the app carries no request tag: nothing is asked of us.
+        An app whose tag was removed but which still carries managed settings goes through removal;
+        None when the app neither asks nor was ever provisioned.
         """
         with self._exclusive(app, mode):
             site = self._webapps.get_site(app)
             if not is_requested(site.tags, prefix=self.tag_prefix):
-                return None
+                if not parse_managed_keys(site.app_settings.get(MANAGED_KEYS_SETTING)):
+                    return None
+                return self._remove(app, self._with_all_ids(site), mode)
             request = request_from_tags(app, site.tags, prefix=self.tag_prefix)
             return self._reconcile(request, site, mode)
+
+    def remove_app(self, app: AppRef, mode: Mode = Mode.APPLY) -> ReconcileResult:
+        """The app was deleted: drop its principals where the catalog says ``on_remove: revoke``."""
+        with self._exclusive(app, mode):
+            return self._remove(app, None, mode)
+
+    def _remove(self, app: AppRef, site: SiteState | None, mode: Mode) -> ReconcileResult:
+        started = time.monotonic()
+        targets = [
+            t
+            for t in self.catalog.targets.values()
+            if t.on_remove is OnRemove.REVOKE and any(is_within(app.id, scope) for scope in t.allowed_sources)
+        ]
+        by_name = {t.name: t for t in targets}
+        with self._sessions(targets) as sessions:
+
+            def observe() -> dict[str, DatabaseState]:
+                return {t.name: sessions.get(t).observe(t, principal_name(app, t.engine)) for t in targets}
+
+            planned = self._render(plan_removal(app, site, targets, observe()), by_name, sessions)
+            if mode is Mode.PLAN or planned.empty:
+                return self._result(app, mode, planned, False, started, sessions=sessions)
+            for step in planned.steps:
+                if isinstance(step, SetAppSettings):
+                    assert site is not None
+                    self._webapps.write_settings(app, site.app_settings, step)
+                elif isinstance(step, DATABASE_STEPS):
+                    sessions.get(by_name[step.target]).apply(step, by_name[step.target])
+            remaining = plan_removal(app, None, targets, observe())
+            if not remaining.empty:
+                raise ConvergenceError(f"after removal, {app.id} still plans:\n{remaining.describe()}")
+            log.info("removed %s: %d step(s) applied", app.id, len(planned.steps))
+            return self._result(app, mode, planned, True, started, sessions=sessions)
+
+    def _with_all_ids(self, site: SiteState) -> SiteState:
+        """Removal must recognise principals bound by client id too: read it when the app has a system id."""
+        if site.system_principal_id is None or site.system_client_id is not None:
+            return site
+        return replace(site, system_client_id=self._identities.get_system_client_id(site.app))
 
     def reconcile_request(self, request: AppRequest, mode: Mode = Mode.APPLY) -> ReconcileResult:
         """Reconcile an explicit request (the pipeline path); the app's tags are not consulted."""
@@ -142,9 +186,10 @@ class Reconciler:
         connections = authorize(request, self.catalog)
         desired = Desired(request, connections)
         site = self._with_client_id(site, connections)
-        with self._sessions(connections) as sessions:
+        targets = {c.target.name: c.target for c in connections}
+        with self._sessions(targets.values()) as sessions:
             observed = self._observe(desired, site, sessions)
-            first = self._render(plan(desired, observed), desired, sessions)
+            first = self._render(plan(desired, observed), targets, sessions)
             if mode is Mode.PLAN or first.empty:
                 return self._result(request.app, mode, first, False, started, sessions=sessions)
             applied = self._apply(first, desired, observed, sessions)
@@ -179,8 +224,7 @@ class Reconciler:
         found = self._identities.get_user_identity(identity_id)
         return {identity_id.lower(): found} if found is not None else {}
 
-    def _render(self, planned: Plan, desired: Desired, sessions: _Sessions) -> Plan:
-        targets = {c.target.name: c.target for c in desired.connections}
+    def _render(self, planned: Plan, targets: Mapping[str, Target], sessions: _Sessions) -> Plan:
         rendered = {
             index: sessions.get(targets[step.target]).render(step, targets[step.target])
             for index, step in enumerate(planned.steps)
@@ -195,6 +239,7 @@ class Reconciler:
         """
         applied: list[Step] = []
         current = first
+        targets = {c.target.name: c.target for c in desired.connections}
         identity_steps = [step for step in first.steps if isinstance(step, IDENTITY_STEPS)]
         if identity_steps:
             site = observed.site
@@ -202,8 +247,7 @@ class Reconciler:
                 site = self._apply_identity(identity_step, site)
                 applied.append(identity_step)
             observed = replace(observed, site=self._with_client_id(site, desired.connections))
-            current = self._render(plan(desired, observed), desired, sessions)
-        targets = {c.target.name: c.target for c in desired.connections}
+            current = self._render(plan(desired, observed), targets, sessions)
         for step in current.steps:
             if isinstance(step, IDENTITY_STEPS):
                 raise ConvergenceError(f"{first.app.id}: the identity still needs '{step.description}' after apply")
@@ -238,11 +282,11 @@ class Reconciler:
         )
 
     @contextmanager
-    def _sessions(self, connections: tuple[Grantable, ...]) -> Iterator[_Sessions]:
+    def _sessions(self, targets: Iterable[Target]) -> Iterator[_Sessions]:
         with ExitStack() as stack:
             sessions = _Sessions(self, stack)
-            for connection in connections:
-                sessions.open(connection.target)
+            for target in targets:
+                sessions.open(target)
             yield sessions
 
     def admin_login(self, server: ServerInfo) -> str:

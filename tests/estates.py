@@ -45,7 +45,7 @@ def build_estate(run_id: str) -> dict[str, Any]:
                                         "principal_type": "ServicePrincipal",
                                     }
                                 ],
-                                "databases": [f"orders_{run_id}"],
+                                "databases": [f"orders_{run_id}", f"ledger_{run_id}"],
                             }
                         ],
                     },
@@ -77,6 +77,16 @@ def build_catalog(estate: dict[str, Any]) -> dict[str, Any]:
                 "roles": ["reader", "writer", "ddl", "auditor"],
                 "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
                 "tls": "disable",
-            }
+            },
+            {
+                "name": "ledger",
+                "engine": "postgres",
+                "server": server_id(estate),
+                "database": server["databases"][1],
+                "roles": ["reader", "writer"],
+                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+                "tls": "disable",
+                "on_remove": "revoke",
+            },
         ],
     }

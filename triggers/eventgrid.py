@@ -35,10 +35,16 @@ def handle_event(payload: Mapping[str, Any], runtime: Runtime) -> str:
     if isinstance(seen, Ignored):
         log.info("event %s ignored: %s", seen.event_id, seen.reason)
         return "ignored"
-    if seen.deleted:
-        log.info("event %s: %s was deleted; the audit reports its principals as orphans", seen.event_id, seen.app.id)
-        return "deleted"
     try:
+        if seen.deleted:
+            removed = runtime.reconciler.remove_app(seen.app)
+            log.info(
+                "event %s: %s was deleted; %d removal step(s) (on_remove: revoke targets)",
+                seen.event_id,
+                seen.app.id,
+                len(removed.plan.steps),
+            )
+            return "removed" if removed.applied else "deleted"
         result = runtime.reconciler.reconcile_app(seen.app)
     except PermanentError as exc:
         log.error("event %s: %s cannot be reconciled: %s", seen.event_id, seen.app.id, exc)

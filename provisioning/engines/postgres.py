@@ -17,6 +17,7 @@ from provisioning.plan import (
     BINDING_PLACEHOLDER,
     CreatePrincipal,
     DatabaseStep,
+    DropPrincipal,
     GrantPrivileges,
     RebindPrincipal,
     RevokePrivileges,
@@ -206,12 +207,14 @@ class PostgresSession:
 
         if isinstance(step, CreatePrincipal):
             return [(ADMIN_DATABASE, _create_principal(step.principal, step.binding, preview=preview))]
-        if isinstance(step, RebindPrincipal):
+        if isinstance(step, (RebindPrincipal, DropPrincipal)):
+            # A role with privileges cannot be dropped: revoke what was observed in each database first.
             pairs: list[tuple[str, Composable]] = []
             for database, state in self._observed.items():
                 pairs += [(database, s) for s in grant_statements(state.grants, step.principal, revoke=True)]
             pairs.append((ADMIN_DATABASE, sql.SQL("DROP ROLE {}").format(sql.Identifier(step.principal))))
-            pairs.append((ADMIN_DATABASE, _create_principal(step.principal, step.binding, preview=preview)))
+            if isinstance(step, RebindPrincipal):
+                pairs.append((ADMIN_DATABASE, _create_principal(step.principal, step.binding, preview=preview)))
             return pairs
         revoke = isinstance(step, RevokePrivileges)
         assert isinstance(step, (GrantPrivileges, RevokePrivileges))

@@ -116,3 +116,19 @@ def test_request_outside_allowed_sources_changes_nothing(emulator: Any, deliver:
     assert [r.method for r in emulator.requests if r.kind != "token"] == ["GET", "POST"]
     found = audit(shared_runtime().reconciler, [parse_app_id(site_id)])
     assert [d.kind for d in found.apps[0].drift] == [DriftKind.POLICY_DENIED]
+
+
+def test_delete_event_removes_the_principal_of_a_revoke_target(emulator: Any, deliver: Any, pg_connect: Any) -> None:
+    site_id = emulator.create_site(
+        SUBSCRIPTION, APPS_GROUP, f"temp-{uuid.uuid4().hex[:8]}", tags={"passwordless": "ledger:reader"}
+    )
+    (created,) = events_for(emulator, site_id)
+    deliver(created)
+    principal = principal_name(parse_app_id(site_id), Engine.POSTGRES)
+    emulator.delete_site(site_id)
+    deleted = next(e for e in events_for(emulator, site_id) if e["eventType"].endswith("ResourceDeleteSuccess"))
+    deliver(deleted)
+    deliver(deleted)  # redelivery is harmless
+    with pg_connect("postgres") as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (principal,))
+        assert cur.fetchone() == (0,)
