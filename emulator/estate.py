@@ -158,6 +158,69 @@ class PostgresServer:
 
 
 @dataclass
+class MysqlAdministrator:
+    """The one Microsoft Entra administrator of a MySQL flexible server (resource `ActiveDirectory`).
+
+    `identity_resource_id` is the server's user-assigned identity Azure uses to look principals up.
+    """
+
+    object_id: str  # the `sid` property
+    login: str
+    tenant_id: str
+    identity_resource_id: str | None = None
+
+
+@dataclass
+class MysqlServer:
+    """A MySQL flexible server; `fqdn` and `port` point at the local shim proxy in front of MariaDB."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    fqdn: str
+    port: int
+    version: str
+    administrator: MysqlAdministrator | None = None  # Azure allows one
+    databases: list[str] = field(default_factory=list)
+    identity_resource_id: str = ""  # the server's user-assigned identity, required for Entra authentication
+
+    @property
+    def id(self) -> str:
+        return (
+            f"{group_id(self.subscription_id, self.resource_group)}"
+            f"/providers/Microsoft.DBforMySQL/flexibleServers/{self.name}"
+        )
+
+
+@dataclass
+class SqlAdministrator:
+    """The one Microsoft Entra administrator of an Azure SQL logical server (resource `ActiveDirectory`)."""
+
+    object_id: str  # the `sid` property
+    login: str
+    tenant_id: str
+    principal_type: str | None = None  # User, Group or Application; None when the emulator cannot tell
+
+
+@dataclass
+class SqlServer:
+    """An Azure SQL logical server; no database server stands behind it (T-SQL is proven without one)."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    fqdn: str
+    administrator: SqlAdministrator | None = None  # Azure allows one
+    databases: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{group_id(self.subscription_id, self.resource_group)}/providers/Microsoft.Sql/servers/{self.name}"
+
+
+@dataclass
 class Estate:
     """Everything the emulator knows, indexed by `key(resource id)`; guard changes with `lock`."""
 
@@ -168,6 +231,8 @@ class Estate:
     sites: dict[str, Site] = field(default_factory=dict)
     user_identities: dict[str, UserIdentity] = field(default_factory=dict)
     postgres_servers: dict[str, PostgresServer] = field(default_factory=dict)
+    mysql_servers: dict[str, MysqlServer] = field(default_factory=dict)
+    sql_servers: dict[str, SqlServer] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def find(self, index: Mapping[str, T], resource_id: str) -> T:
@@ -202,6 +267,11 @@ class Estate:
 
     def slots_of(self, site: Site) -> list[Site]:
         return [s for s in self.sites.values() if s.slot is not None and key(s.site_id) == key(site.id)]
+
+
+def mysql_identity_id(server: MysqlServer) -> str:
+    """The user-assigned identity a seeded MySQL server uses for Entra lookups (derived from its name)."""
+    return user_identity_id(server.subscription_id, server.resource_group, f"{server.name}-entra")
 
 
 def system_identity_for(resource_id: str) -> Principal:
@@ -273,6 +343,10 @@ class _Loader:
             )
         for i, entry in enumerate(_list(node.get("postgres_servers"), f"{where}.postgres_servers")):
             self._postgres(group, _mapping(entry, f"{where}.postgres_servers[{i}]"), f"{where}.postgres_servers[{i}]")
+        for i, entry in enumerate(_list(node.get("mysql_servers"), f"{where}.mysql_servers")):
+            self._mysql(group, _mapping(entry, f"{where}.mysql_servers[{i}]"), f"{where}.mysql_servers[{i}]")
+        for i, entry in enumerate(_list(node.get("sql_servers"), f"{where}.sql_servers")):
+            self._sql(group, _mapping(entry, f"{where}.sql_servers[{i}]"), f"{where}.sql_servers[{i}]")
         return group
 
     def _site(self, group: ResourceGroup, node: Mapping[str, Any], where: str) -> None:
@@ -334,6 +408,53 @@ class _Loader:
             server.administrators[key(admin.object_id)] = admin
         self.estate.postgres_servers[key(server.id)] = server
 
+    def _mysql(self, group: ResourceGroup, node: Mapping[str, Any], where: str) -> None:
+        server = MysqlServer(
+            group.subscription_id,
+            group.name,
+            str(_required(node, "name", where)),
+            str(node.get("location", group.location)),
+            fqdn=str(node.get("fqdn", "127.0.0.1")),
+            port=int(node.get("port", 3306)),
+            version=str(node.get("version", "8.0.21")),
+            databases=[str(d) for d in _list(node.get("databases"), f"{where}.databases")],
+        )
+        server.identity_resource_id = str(node.get("identity_resource_id") or mysql_identity_id(server))
+        if node.get("administrator") is not None:
+            admin_where = f"{where}.administrator"
+            entry = _mapping(node["administrator"], admin_where)
+            server.administrator = MysqlAdministrator(
+                object_id=str(_required(entry, "object_id", admin_where)),
+                login=str(_required(entry, "login", admin_where)),
+                tenant_id=str(entry.get("tenant_id") or self.estate.tenant_id),
+                identity_resource_id=server.identity_resource_id,
+            )
+        self.estate.mysql_servers[key(server.id)] = server
+
+
+    def _sql(self, group: ResourceGroup, node: Mapping[str, Any], where: str) -> None:
+        name = str(_required(node, "name", where))
+        server = SqlServer(
+            group.subscription_id,
+            group.name,
+            name,
+            str(node.get("location", group.location)),
+            fqdn=str(node.get("fqdn") or f"{name}.database.windows.net"),
+            databases=[str(d) for d in _list(node.get("databases"), f"{where}.databases")],
+        )
+        if node.get("administrator") is not None:
+            admin_where = f"{where}.administrator"
+            entry = _mapping(node["administrator"], admin_where)
+            principal_type = str(entry.get("type", "Application"))
+            if principal_type not in ("User", "Group", "Application"):
+                raise EstateError(f"{admin_where}.type: expected User, Group or Application, got {principal_type!r}")
+            server.administrator = SqlAdministrator(
+                object_id=str(_required(entry, "object_id", admin_where)),
+                login=str(_required(entry, "login", admin_where)),
+                tenant_id=str(entry.get("tenant_id") or self.estate.tenant_id),
+                principal_type=principal_type,
+            )
+        self.estate.sql_servers[key(server.id)] = server
 
 def _required(node: Mapping[str, Any], name: str, where: str) -> Any:
     if node.get(name) in (None, ""):

@@ -14,10 +14,13 @@ from emulator.estate import Estate, Principal, load_estate
 from emulator.events import EventLog
 from emulator.graph import ResourceGraphApi
 from emulator.identities import IdentitiesApi
+from emulator.mysql import MysqlApi
 from emulator.postgres import PostgresApi
 from emulator.server import Dispatcher, HttpsServer, RequestLog
 from emulator.sites import SitesApi
+from emulator.sql_servers import SqlServersApi
 from emulator.tokens import TOKEN_PATH, IdentityEndpoint, TokenIssuer
+from emulator.topics import TopicsApi
 
 
 class Emulator(ControlSurface):
@@ -28,12 +31,16 @@ class Emulator(ControlSurface):
         events = EventLog(estate.tenant_id)
         requests = RequestLog()
         super().__init__(estate, events, issuer, requests)
+        self._topics = TopicsApi(issuer)
         routes = [
             *SitesApi(estate, events).routes(),
             *IdentitiesApi(estate, events).routes(),
             *PostgresApi(estate, events).routes(),
+            *MysqlApi(estate, events).routes(),
+            *SqlServersApi(estate, events).routes(),
             *ResourceGraphApi(estate).routes(),
             *IdentityEndpoint(estate, issuer).routes(),
+            *self._topics.routes(),
             *self.control_routes(),
         ]
         dispatcher = Dispatcher(
@@ -64,6 +71,15 @@ class Emulator(ControlSurface):
         `state_dir` receives the CA and server certificate; `latency_s` delays every ARM call.
         """
         return cls(load_estate(estate), state_dir=Path(state_dir), port=port, latency_s=latency_s)
+
+    @property
+    def published_events(self) -> list[dict[str, Any]]:
+        """Events the product published to the emulated outcome topic."""
+        return self._topics.published
+
+    def topic_endpoint(self, topic: str = "outcomes") -> str:
+        """What ``PASSWORDLESS_OUTCOME_TOPIC_ENDPOINT`` would be for an Event Grid custom topic."""
+        return f"{self.arm_endpoint}/topics/{topic}/api/events"
 
     def environment(self) -> dict[str, str]:
         """The settings that point the product (and azure-identity) at this emulator."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from emulator.errors import ArmError
@@ -21,6 +22,7 @@ from emulator.server import ArmRequest, ArmResponse, Route, arm_route
 class _Operation:
     started: str
     polls: int = 0
+    result: dict[str, Any] | None = None  # what the operation-result link answers once done
 
 
 def _now() -> str:
@@ -42,10 +44,14 @@ class AsyncOperations:
             arm_route("GET", base + "/operationResults/{operation}", self._api_version, self.result),
         ]
 
-    def accepted(self, request: ArmRequest, location: str) -> ArmResponse:
-        """The 202 for a write just accepted in `request`'s subscription and `location`."""
+    def accepted(self, request: ArmRequest, location: str, *, result: dict[str, Any] | None = None) -> ArmResponse:
+        """The 202 for a write just accepted in `request`'s subscription and `location`.
+
+        `result` is the resource the `Location` link answers with once done, for APIs whose SDK
+        reads the final state from there (`final-state-via: location`); without it the link answers 204.
+        """
         operation_id = new_uuid()
-        self._operations[operation_id] = _Operation(started=_now())
+        self._operations[operation_id] = _Operation(started=_now(), result=result)
         base = (
             f"{request.base_url}/subscriptions/{request.params['subscription']}"
             f"/providers/{self._provider}/locations/{location}"
@@ -72,8 +78,10 @@ class AsyncOperations:
         return ArmResponse(200, body)
 
     def result(self, request: ArmRequest) -> ArmResponse:
-        if self._poll(request.params["operation"]):
-            return ArmResponse(204)
+        operation_id = request.params["operation"]
+        if self._poll(operation_id):
+            body = self._operations[operation_id].result
+            return ArmResponse(204) if body is None else ArmResponse(200, body)
         return ArmResponse(202, headers={"Location": request.base_url + request.target})
 
     def _poll(self, operation_id: str) -> bool:

@@ -72,8 +72,8 @@ class TokenIssuer:
         signature = hmac.new(self._secret, signing_input.encode("ascii"), hashlib.sha256).digest()
         return f"{signing_input}.{_b64(signature)}", claims["exp"]
 
-    def verify(self, authorization: str | None) -> dict[str, Any]:
-        """The claims of a valid `Bearer` ARM token, or the 401 ARM answers."""
+    def verify(self, authorization: str | None, *, audiences: tuple[str, ...] = ARM_AUDIENCES) -> dict[str, Any]:
+        """The claims of a valid `Bearer` token for one of `audiences` (ARM's by default), or a 401."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
@@ -87,7 +87,7 @@ class TokenIssuer:
             raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.") from error
         if claims["exp"] < time.time():
             raise ArmError(401, "ExpiredAuthenticationToken", "The access token has expired.")
-        if str(claims["aud"]).rstrip("/") not in ARM_AUDIENCES:
+        if str(claims["aud"]).rstrip("/") not in audiences:
             raise ArmError(
                 401,
                 "InvalidAuthenticationTokenAudience",

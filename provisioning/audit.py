@@ -110,6 +110,16 @@ def _grant_text(grant: Grant) -> str:
     return f"{grant.privilege} on {grant.object_kind} {'.'.join(grant.object_name)}"
 
 
+def drift_of_error(error: ProvisioningError) -> Drift | None:
+    """Permanent refusals that are drift to report (a bad tag, a denied request, a lost admin)."""
+    kinds = (
+        (InvalidRequest, DriftKind.REQUEST_INVALID),
+        (PolicyViolation, DriftKind.POLICY_DENIED),
+        (AdminMissing, DriftKind.ADMIN_MISSING),
+    )
+    return next((Drift(kind, str(error)) for cls, kind in kinds if isinstance(error, cls)), None)
+
+
 def audit_app(reconciler: Reconciler, app: AppRef, *, remediate: bool = False) -> AppAudit:
     """Plan one app; permanent problems become drift kinds, never an aborted audit."""
     try:
@@ -121,12 +131,10 @@ def audit_app(reconciler: Reconciler, app: AppRef, *, remediate: bool = False) -
             reconciler.reconcile_app(app, Mode.APPLY)
             return AppAudit(app, drift, remediated=True)
         return AppAudit(app, drift)
-    except InvalidRequest as exc:
-        return AppAudit(app, (Drift(DriftKind.REQUEST_INVALID, str(exc)),))
-    except PolicyViolation as exc:
-        return AppAudit(app, (Drift(DriftKind.POLICY_DENIED, str(exc)),))
-    except AdminMissing as exc:
-        return AppAudit(app, (Drift(DriftKind.ADMIN_MISSING, str(exc)),))
+    except (InvalidRequest, PolicyViolation, AdminMissing) as exc:
+        found = drift_of_error(exc)
+        assert found is not None
+        return AppAudit(app, (found,))
     except NotFound as exc:
         return AppAudit(app, error=f"app disappeared during the audit: {exc}")
     except ProvisioningError as exc:

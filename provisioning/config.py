@@ -23,6 +23,8 @@ class Config:
     apply_role: str = "Passwordless.Apply"
     storage_connection: str = ""
     storage_blob_uri: str = ""
+    storage_table_uri: str = ""
+    outcome_topic_endpoint: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -46,4 +48,6 @@ class Config:
             apply_role=env.get("PASSWORDLESS_APPLY_ROLE", "Passwordless.Apply").strip(),
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_uri=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
+            storage_table_uri=env.get("AzureWebJobsStorage__tableServiceUri", "").strip(),
+            outcome_topic_endpoint=env.get("PASSWORDLESS_OUTCOME_TOPIC_ENDPOINT", "").strip(),
         )

@@ -137,6 +137,7 @@ class AppRequest:
     connections: tuple[ConnectionRequest, ...]
     identity: IdentitySpec = IdentitySpec()
     client: ClientType | None = None
+    from_pipeline: bool = False  # an explicit HTTP request, kept on the app since it has no tag
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ class ServerInfo:
     id: ResourceId
     fqdn: str
     administrators: tuple[Administrator, ...]
+    port: int | None = None  # as the server resource reports it (MySQL's databasePort); None: the engine's default
 
 
 @dataclass(frozen=True, order=True)

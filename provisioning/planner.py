@@ -32,9 +32,11 @@ from provisioning.plan import (
 from provisioning.policy import Grantable
 from provisioning.principal_names import principal_name
 from provisioning.privileges import expected_grants
+from provisioning.requests import request_to_setting
 from provisioning.resource_ids import AppRef
 from provisioning.settings import (
     MANAGED_KEYS_SETTING,
+    REQUEST_SETTING,
     Connection,
     format_managed_keys,
     infer_client,
@@ -176,6 +178,8 @@ def desired_settings(desired: Desired, observed: Observed) -> dict[str, str]:
 def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | None:
     current = observed.site.app_settings
     wanted = desired_settings(desired, observed)
+    if desired.request.from_pipeline:
+        wanted[REQUEST_SETTING] = request_to_setting(desired.request)
     wanted[MANAGED_KEYS_SETTING] = format_managed_keys(frozenset(wanted))
     previously_managed = parse_managed_keys(current.get(MANAGED_KEYS_SETTING))
     to_set = tuple(sorted((k, v) for k, v in wanted.items() if current.get(k) != v))

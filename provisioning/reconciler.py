@@ -37,9 +37,9 @@ from provisioning.plan import (
 from provisioning.planner import Desired, Observed, plan, plan_removal
 from provisioning.policy import Grantable, authorize
 from provisioning.principal_names import principal_name
-from provisioning.requests import is_requested, request_from_tags
+from provisioning.requests import is_requested, request_from_setting, request_from_tags
 from provisioning.resource_ids import AppRef, is_within
-from provisioning.settings import MANAGED_KEYS_SETTING, parse_managed_keys
+from provisioning.settings import MANAGED_KEYS_SETTING, REQUEST_SETTING, parse_managed_keys
 
 log = logging.getLogger(__name__)
 
@@ -120,17 +120,20 @@ class Reconciler:
     def reconcile_app(self, app: AppRef, mode: Mode = Mode.APPLY) -> ReconcileResult | None:
         """Reconcile what the app's own tags ask for (the Event Grid and audit path).
 
-        An app whose tag was removed but which still carries managed settings goes through removal;
-        None when the app neither asks nor was ever provisioned.
+        Without a tag, a request a pipeline made (kept on the app) stands in for it; an app whose tag
+        was removed but which still carries managed settings goes through removal; None when the app
+        neither asks nor was ever provisioned.
         """
         with self._exclusive(app, mode):
             site = self._webapps.get_site(app)
-            if not is_requested(site.tags, prefix=self.tag_prefix):
-                if not parse_managed_keys(site.app_settings.get(MANAGED_KEYS_SETTING)):
-                    return None
+            if is_requested(site.tags, prefix=self.tag_prefix):
+                return self._reconcile(request_from_tags(app, site.tags, prefix=self.tag_prefix), site, mode)
+            kept = site.app_settings.get(REQUEST_SETTING)
+            if kept is not None:  # provisioned by a pipeline: its request is the desired state
+                return self._reconcile(request_from_setting(app, kept), site, mode)
+            if parse_managed_keys(site.app_settings.get(MANAGED_KEYS_SETTING)):
                 return self._remove(app, self._with_all_ids(site), mode)
-            request = request_from_tags(app, site.tags, prefix=self.tag_prefix)
-            return self._reconcile(request, site, mode)
+            return None
 
     def remove_app(self, app: AppRef, mode: Mode = Mode.APPLY) -> ReconcileResult:
         """The app was deleted: drop its principals where the catalog says ``on_remove: revoke``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -72,7 +73,32 @@ def request_from_body(body: Any) -> AppRequest:
         connections=parse_connections(text, field="connections"),
         identity=parse_identity(identity, field="identity"),
         client=parse_client(client, field="client"),
+        from_pipeline=True,
     )
+
+
+def request_to_setting(request: AppRequest) -> str:
+    """A pipeline's request, kept on the app (setting ``PASSWORDLESS_REQUEST``) so that later events
+    and audits reconcile it like a tag. Nothing in it is secret."""
+    spec = request.identity
+    identity = {"system": "system", "user": spec.resource_id, "create": f"create:{spec.name}"}[spec.kind.value]
+    document: dict[str, Any] = {
+        "connections": "; ".join(f"{c.target}:{c.role}" for c in request.connections),
+        "identity": identity,
+    }
+    if request.client is not None:
+        document["client"] = request.client.value
+    return json.dumps(document, sort_keys=True)
+
+
+def request_from_setting(app: AppRef, value: str) -> AppRequest:
+    try:
+        body = json.loads(value)
+    except ValueError:
+        raise InvalidRequest("app setting PASSWORDLESS_REQUEST is not JSON", field="PASSWORDLESS_REQUEST") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("app setting PASSWORDLESS_REQUEST must be an object", field="PASSWORDLESS_REQUEST")
+    return request_from_body({**body, "app": app.id})
 
 
 def parse_connections(value: str, *, field: str) -> tuple[ConnectionRequest, ...]:

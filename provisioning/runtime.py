@@ -9,12 +9,15 @@ from provisioning.azure.credentials import DATABASE_SCOPES, default_credential
 from provisioning.azure.discovery import Discovery
 from provisioning.azure.identities import Identities
 from provisioning.azure.locks import AppLocks
+from provisioning.azure.outcome_events import OutcomeEvents
+from provisioning.azure.runs import RunRecords
 from provisioning.azure.servers import Servers
 from provisioning.azure.webapps import WebApps
 from provisioning.catalog import load_catalog
 from provisioning.config import Config
 from provisioning.engines.base import DatabaseSession
 from provisioning.models import Engine, ServerInfo
+from provisioning.outcomes import Outcomes
 from provisioning.reconciler import Reconciler
 
 
@@ -23,6 +26,8 @@ class Runtime:
     config: Config
     reconciler: Reconciler
     discovery: Discovery
+    runs: RunRecords
+    outcomes: Outcomes
 
 
 def build_runtime(config: Config) -> Runtime:
@@ -38,6 +43,14 @@ def build_runtime(config: Config) -> Runtime:
             from provisioning.engines.postgres import PostgresSession
 
             return PostgresSession(server, login, token)
+        if engine is Engine.SQL:
+            from provisioning.engines.mssql import SqlSession, odbc_connect
+
+            return SqlSession(server, login, odbc_connect(token))
+        if engine is Engine.MYSQL:
+            from provisioning.engines.mysql import MysqlSession
+
+            return MysqlSession(server, login, token)
         raise NotImplementedError(f"engine {engine.value} is not supported yet")
 
     reconciler = Reconciler(
@@ -50,7 +63,9 @@ def build_runtime(config: Config) -> Runtime:
         function_object_id=config.function_object_id,
         tag_prefix=config.tag_prefix,
     )
-    return Runtime(config, reconciler, Discovery(credential, config))
+    runs = RunRecords(credential, config)
+    outcomes = Outcomes(runs, OutcomeEvents(credential, config))
+    return Runtime(config, reconciler, Discovery(credential, config), runs, outcomes)
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from provisioning.models import ClientType, Engine, TlsMode
 
 MANAGED_KEYS_SETTING = "PASSWORDLESS_MANAGED_KEYS"
+REQUEST_SETTING = "PASSWORDLESS_REQUEST"
 PREFIX = {Engine.SQL: "AZURE_SQL", Engine.POSTGRES: "AZURE_POSTGRESQL", Engine.MYSQL: "AZURE_MYSQL"}
 PORT = {Engine.SQL: 1433, Engine.POSTGRES: 5432, Engine.MYSQL: 3306}
 

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.estates import FUNCTION_OBJECT_ID, SUBSCRIPTION, build_catalog, build_estate
+from tests.estates import FUNCTION_OBJECT_ID, SUBSCRIPTION, build_catalog, build_estate, mysql_server
 
 POSTGRES_DSN = os.environ.get("POSTGRES_SUPERUSER_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+MARIADB_HOST, _, MARIADB_PORT = os.environ.get("MARIADB_ADDRESS", "127.0.0.1:3306").rpartition(":")
 
 
 def require(reason: str | None) -> None:
@@ -62,9 +63,17 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require(None if AZURITE.exists() else f"Azurite is not installed at {AZURITE} (run `npm ci`)")
     location = tmp_path_factory.mktemp("azurite")
     process = subprocess.Popen(
-        [str(AZURITE), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location", str(location),
-         *(f"--{kind}Port={port}" for kind, port in AZURITE_PORTS.items())],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(AZURITE),
+            "--silent",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--location",
+            str(location),
+            *(f"--{kind}Port={port}" for kind, port in AZURITE_PORTS.items()),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while not all(listening(port) for port in AZURITE_PORTS.values()):
@@ -82,9 +91,28 @@ def run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def mariadb_problem() -> str | None:
+    import pymysql
+
+    try:
+        pymysql.connect(host=MARIADB_HOST, port=int(MARIADB_PORT), user="root", connect_timeout=3).close()
+    except pymysql.Error as exc:
+        return f"MariaDB at {MARIADB_HOST}:{MARIADB_PORT} is unreachable: {exc}"
+    return None
+
+
 @pytest.fixture(scope="session")
-def estate(run_id: str) -> dict[str, Any]:
-    return build_estate(run_id)
+def mysql_proxy() -> Iterator[Any]:
+    """The MySQL shim proxy in front of the local MariaDB: the emulated MySQL servers' endpoint."""
+    from emulator.mysql_proxy import MysqlShimProxy
+
+    with MysqlShimProxy.start(upstream=(MARIADB_HOST, int(MARIADB_PORT))) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def estate(run_id: str, mysql_proxy: Any) -> dict[str, Any]:
+    return build_estate(run_id, mysql_port=mysql_proxy.port)
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +130,47 @@ def local_postgres(estate: dict[str, Any]) -> Iterator[dict[str, Any]]:
         cur.execute("CREATE TABLE canary (id int)")
     yield server
     reset_postgres(estate, superuser_dsn=POSTGRES_DSN)
+
+
+@pytest.fixture(scope="session")
+def local_mysql(estate: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The estate's MySQL server on the real MariaDB: databases, its admin, a table; removed after."""
+    require(mariadb_problem())
+    from emulator.mysql_local import RootLogin, prepare_mysql, reset_mysql, root_connection
+
+    root = RootLogin(host=MARIADB_HOST, port=int(MARIADB_PORT))
+    prepare_mysql(estate, root=root)
+    server = mysql_server(estate)
+    with root_connection(server["databases"][0], root=root) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE orders (id int AUTO_INCREMENT PRIMARY KEY, item varchar(100) NOT NULL)")
+        cur.execute("INSERT INTO orders (item) VALUES ('first')")
+        cur.execute("CREATE TABLE canary (id int)")
+    yield server
+    reset_mysql(estate, root=root)
+
+
+@pytest.fixture
+def mysql_connect(local_mysql: dict[str, Any], mysql_proxy: Any) -> Any:
+    """Log in as a given user the way the app will: through the server's endpoint, a token as password."""
+    import pymysql
+
+    @contextmanager
+    def connect(user: str, database: str | None = None) -> Iterator[Any]:
+        conn = pymysql.connect(
+            host="127.0.0.1",
+            port=mysql_proxy.port,
+            user=user,
+            password="stand-in-entra-token",  # the proxy drops it: the local server checks no tokens
+            database=database or local_mysql["databases"][0],
+            autocommit=True,
+            ssl_disabled=True,
+        )
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    return connect
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +199,7 @@ def product_environment(
         "PASSWORDLESS_SUBSCRIPTIONS": SUBSCRIPTION,
         "PASSWORDLESS_APPLY_ROLE": "Passwordless.Apply",
         "AzureWebJobsStorage": azurite,
+        "PASSWORDLESS_OUTCOME_TOPIC_ENDPOINT": emulator.topic_endpoint(),
     }
     with pytest.MonkeyPatch.context() as patch:
         for key, value in environment.items():

@@ -12,7 +12,8 @@ APPS_GROUP = "rg-apps"
 DATA_GROUP = "rg-data"
 
 
-def build_estate(run_id: str) -> dict[str, Any]:
+def build_estate(run_id: str, *, mysql_port: int = 3306) -> dict[str, Any]:
+    """``mysql_port``: where the local MySQL shim proxy listens (the server's ``databasePort``)."""
     return {
         "tenant_id": TENANT,
         "function_identity": {
@@ -33,6 +34,17 @@ def build_estate(run_id: str) -> dict[str, Any]:
                     {
                         "name": DATA_GROUP,
                         "location": "westeurope",
+                        "sql_servers": [
+                            {
+                                "name": f"sql-sales-{run_id}",
+                                "administrator": {
+                                    "object_id": FUNCTION_OBJECT_ID,
+                                    "login": f"passwordless-func-{run_id}",
+                                    "type": "Application",
+                                },
+                                "databases": ["sales"],
+                            }
+                        ],
                         "postgres_servers": [
                             {
                                 "name": f"pg-orders-{run_id}",
@@ -48,6 +60,18 @@ def build_estate(run_id: str) -> dict[str, Any]:
                                 "databases": [f"orders_{run_id}", f"ledger_{run_id}"],
                             }
                         ],
+                        "mysql_servers": [
+                            {
+                                "name": f"mysql-orders-{run_id}",
+                                "fqdn": "127.0.0.1",
+                                "port": mysql_port,
+                                "administrator": {
+                                    "object_id": FUNCTION_OBJECT_ID,
+                                    "login": f"passwordless-func-{run_id}",
+                                },
+                                "databases": [f"orders_{run_id}", f"audit_{run_id}"],
+                            }
+                        ],
                     },
                     {"name": "rg-elsewhere", "location": "westeurope", "sites": []},
                 ],
@@ -61,6 +85,28 @@ def server_id(estate: dict[str, Any]) -> str:
     return (
         f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{DATA_GROUP}"
         f"/providers/Microsoft.DBforPostgreSQL/flexibleServers/{server['name']}"
+    )
+
+
+def mysql_server(estate: dict[str, Any]) -> dict[str, Any]:
+    return dict(estate["subscriptions"][0]["resource_groups"][1]["mysql_servers"][0])
+
+
+def mysql_server_id(estate: dict[str, Any]) -> str:
+    return (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{DATA_GROUP}"
+        f"/providers/Microsoft.DBforMySQL/flexibleServers/{mysql_server(estate)['name']}"
+    )
+
+
+def sql_server(estate: dict[str, Any]) -> dict[str, Any]:
+    return dict(estate["subscriptions"][0]["resource_groups"][1]["sql_servers"][0])
+
+
+def sql_server_id(estate: dict[str, Any]) -> str:
+    return (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{DATA_GROUP}"
+        f"/providers/Microsoft.Sql/servers/{sql_server(estate)['name']}"
     )
 
 
@@ -87,6 +133,23 @@ def build_catalog(estate: dict[str, Any]) -> dict[str, Any]:
                 "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
                 "tls": "disable",
                 "on_remove": "revoke",
+            },
+            {
+                "name": "orders-mysql",
+                "engine": "mysql",
+                "server": mysql_server_id(estate),
+                "database": mysql_server(estate)["databases"][0],
+                "roles": ["reader", "writer", "ddl", "auditor"],
+                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+                "tls": "disable",
+            },
+            {
+                "name": "sales",
+                "engine": "sql",
+                "server": sql_server_id(estate),
+                "database": sql_server(estate)["databases"][0],
+                "roles": ["reader", "writer", "ddl"],
+                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
             },
         ],
     }

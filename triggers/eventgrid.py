@@ -9,25 +9,29 @@ from typing import Any
 import azure.functions as func
 
 from provisioning.azure.events import Ignored, interpret
-from provisioning.errors import PermanentError
+from provisioning.errors import PermanentError, TransientError
+from provisioning.observability import configure_logging, correlated
 from provisioning.runtime import Runtime, shared_runtime
 
 log = logging.getLogger(__name__)
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
+TRIGGER = "eventgrid"
 
 
 @blueprint.function_name("eventgrid_reconcile_site")
 @blueprint.event_grid_trigger(arg_name="event")
 def eventgrid_reconcile_site(event: func.EventGridEvent) -> None:
-    handle_event(
-        {"id": event.id, "eventType": event.event_type, "subject": event.subject, "data": event.get_json()},
-        shared_runtime(),
-    )
+    configure_logging()
+    with correlated(event.id):
+        handle_event(
+            {"id": event.id, "eventType": event.event_type, "subject": event.subject, "data": event.get_json()},
+            shared_runtime(),
+        )
 
 
 def handle_event(payload: Mapping[str, Any], runtime: Runtime) -> str:
     """Reconcile the app an event names. Transient errors propagate so Event Grid retries;
-    permanent ones are logged as the outcome and the event is consumed.
+    permanent ones are recorded as the outcome and the event is consumed.
     """
     seen = interpret(
         payload, own_object_id=runtime.config.function_object_id, subscriptions=runtime.config.subscriptions
@@ -35,23 +39,20 @@ def handle_event(payload: Mapping[str, Any], runtime: Runtime) -> str:
     if isinstance(seen, Ignored):
         log.info("event %s ignored: %s", seen.event_id, seen.reason)
         return "ignored"
+    reconciler, outcomes = runtime.reconciler, runtime.outcomes
     try:
-        if seen.deleted:
-            removed = runtime.reconciler.remove_app(seen.app)
-            log.info(
-                "event %s: %s was deleted; %d removal step(s) (on_remove: revoke targets)",
-                seen.event_id,
-                seen.app.id,
-                len(removed.plan.steps),
-            )
-            return "removed" if removed.applied else "deleted"
-        result = runtime.reconciler.reconcile_app(seen.app)
+        result = reconciler.remove_app(seen.app) if seen.deleted else reconciler.reconcile_app(seen.app)
+    except TransientError as exc:
+        log.warning("event %s: %s will be retried: %s", seen.event_id, seen.app.id, exc)
+        raise
     except PermanentError as exc:
         log.error("event %s: %s cannot be reconciled: %s", seen.event_id, seen.app.id, exc)
+        outcomes.failed(seen.app, exc, trigger=TRIGGER, correlation_id=seen.event_id)
         return "failed"
     if result is None:
         log.info("event %s: %s is not tagged for passwordless connections", seen.event_id, seen.app.id)
         return "not-requested"
+    outcomes.reconciled(result, trigger=TRIGGER, correlation_id=seen.event_id)
     log.info(
         "event %s: %s %s (%d step(s))",
         seen.event_id,

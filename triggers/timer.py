@@ -1,18 +1,17 @@
-"""Timer: audit every tagged app for drift and keep the reports in blob storage."""
+"""Timer: audit every tagged app for drift on a schedule (never on start-up, which fires on every
+scale-out) and keep the reports in blob storage."""
 
 from __future__ import annotations
 
-import logging
+import uuid
 
 import azure.functions as func
 
-from provisioning.audit import audit
-from provisioning.report import to_html, to_json, to_markdown
+from provisioning.observability import configure_logging, correlated
 from provisioning.runtime import shared_runtime
+from triggers.audit_run import REPORTS, run_audit
 
-log = logging.getLogger(__name__)
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
-REPORTS = "passwordless-reports"
 
 
 @blueprint.function_name("timer_audit")
@@ -25,10 +24,13 @@ REPORTS = "passwordless-reports"
 def timer_audit(
     timer: func.TimerRequest, report_json: func.Out[str], report_md: func.Out[str], report_html: func.Out[str]
 ) -> None:
-    """Read-only: plans every app and records drift; remediation is the CLI's ``--remediate``."""
-    runtime = shared_runtime()
-    report = audit(runtime.reconciler, runtime.discovery.list_tagged_apps())
-    report_json.set(to_json(report))
-    report_md.set(to_markdown(report))
-    report_html.set(to_html(report))
-    log.info("audit: %d app(s), %s", len(report.apps), report.counts())
+    configure_logging()
+    correlation_id = f"audit-{uuid.uuid4()}"
+    with correlated(correlation_id):
+        run_audit(
+            shared_runtime(),
+            correlation_id=correlation_id,
+            report_json=report_json,
+            report_md=report_md,
+            report_html=report_html,
+        )

@@ -1,7 +1,6 @@
 """One reconcile per app at a time, across every function instance: a blob lease per app.
 
-The blobs live in the function's own storage account (``AzureWebJobsStorage``), reached by identity
-when ``AzureWebJobsStorage__blobServiceUri`` is set, by connection string otherwise (Azurite locally).
+The blobs live in the function's own storage account (see ``storage``).
 """
 
 from __future__ import annotations
@@ -12,8 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
+from provisioning.azure.storage import blob_service
 from provisioning.config import Config
-from provisioning.errors import LockBusy, PermanentError, TransientError
+from provisioning.errors import LockBusy, TransientError
 from provisioning.resource_ids import AppRef
 
 if TYPE_CHECKING:
@@ -66,15 +66,8 @@ class AppLocks:
     def _get_container(self) -> Any:
         if self._container is None:
             from azure.core.exceptions import ResourceExistsError
-            from azure.storage.blob import BlobServiceClient
 
-            if self._config.storage_blob_uri:
-                service = BlobServiceClient(self._config.storage_blob_uri, credential=self._credential)
-            elif self._config.storage_connection:
-                service = BlobServiceClient.from_connection_string(self._config.storage_connection)
-            else:
-                raise PermanentError("set AzureWebJobsStorage (or AzureWebJobsStorage__blobServiceUri) for app locks")
-            container = service.get_container_client(CONTAINER)
+            container = blob_service(self._config, self._credential).get_container_client(CONTAINER)
             with suppress(ResourceExistsError):
                 container.create_container()
             self._container = container

@@ -28,9 +28,14 @@ class Servers:
         cached = self._cache.get(server.key)
         if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
-        if engine is not Engine.POSTGRES:
+        if engine is Engine.POSTGRES:
+            info = self._postgres(server)
+        elif engine is Engine.SQL:
+            info = self._sql(server)
+        elif engine is Engine.MYSQL:
+            info = self._mysql(server)
+        else:
             raise NotImplementedError(f"engine {engine.value} servers are not supported yet")
-        info = self._postgres(server)
         self._cache[server.key] = (time.monotonic(), info)
         return info
 
@@ -52,4 +57,37 @@ class Servers:
             administrators=tuple(
                 Administrator(object_id=str(a.object_id).lower(), login=str(a.principal_name)) for a in admins
             ),
+        )
+
+    def _sql(self, server: ResourceId) -> ServerInfo:
+        """An Azure SQL server has one Entra administrator (``administrators/ActiveDirectory``); its
+        ``sid`` is the administrator's object id, the one the catalog and the function compare."""
+        from azure.mgmt.sql import SqlManagementClient
+
+        client: Any = SqlManagementClient(self._credential, server.subscription, **client_options(self._config))
+        name = server.names[0]
+        with arm_errors(f"read Azure SQL server {server.id}"):
+            found = client.servers.get(server.resource_group, name)
+            admins = list(client.server_azure_ad_administrators.list_by_server(server.resource_group, name))
+        return ServerInfo(
+            id=server,
+            fqdn=str(found.fully_qualified_domain_name),
+            administrators=tuple(Administrator(object_id=str(a.sid).lower(), login=str(a.login)) for a in admins),
+        )
+
+    def _mysql(self, server: ResourceId) -> ServerInfo:
+        """A MySQL flexible server has at most one Entra administrator (``ActiveDirectory``), whose
+        ``sid`` is its object id; ``databasePort`` is where it listens (3306 unless set at creation)."""
+        from azure.mgmt.mysqlflexibleservers import MySQLManagementClient
+
+        client: Any = MySQLManagementClient(self._credential, server.subscription, **client_options(self._config))
+        name = server.names[0]
+        with arm_errors(f"read MySQL server {server.id}"):
+            found = client.servers.get(server.resource_group, name)
+            admins = list(client.azure_ad_administrators.list_by_server(server.resource_group, name))
+        return ServerInfo(
+            id=server,
+            fqdn=str(found.fully_qualified_domain_name),
+            administrators=tuple(Administrator(object_id=str(a.sid).lower(), login=str(a.login)) for a in admins),
+            port=int(found.database_port) if found.database_port else None,
         )

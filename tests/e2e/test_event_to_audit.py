@@ -44,6 +44,11 @@ def deliver(product_environment: dict[str, str]) -> Any:
     shared_runtime.cache_clear()
 
 
+def arm_requests(emulator: Any) -> list[Any]:
+    """Requests to ARM itself: not token requests, not outcome events published to the topic."""
+    return [r for r in emulator.requests if r.kind != "token" and not r.path.startswith("/topics/")]
+
+
 def events_for(emulator: Any, resource_id: str) -> list[dict[str, Any]]:
     return [e for e in emulator.events if e["subject"].lower().startswith(resource_id.lower())]
 
@@ -76,7 +81,7 @@ def test_event_in_converged_out_then_drift_found(emulator: Any, deliver: Any, pg
     emulator.clear_requests()
     for event in own:
         deliver(event)
-    assert [r for r in emulator.requests if r.kind != "token"] == []
+    assert arm_requests(emulator) == []
 
     runtime = shared_runtime()
     clean = audit(runtime.reconciler, [app])
@@ -97,13 +102,13 @@ def test_untagged_and_foreign_events_change_nothing(emulator: Any, deliver: Any)
     (created,) = events_for(emulator, site_id)
     emulator.clear_requests()
     deliver(created)
-    assert [r.method for r in emulator.requests if r.kind != "token"] == ["GET", "POST"]
+    assert [r.method for r in arm_requests(emulator)] == ["GET", "POST"]
 
     foreign = json.loads(json.dumps(created))
     foreign["data"]["subscriptionId"] = "ffffffff-ffff-ffff-ffff-ffffffffffff"
     emulator.clear_requests()
     deliver(foreign)
-    assert [r for r in emulator.requests if r.kind != "token"] == []
+    assert arm_requests(emulator) == []
 
 
 def test_request_outside_allowed_sources_changes_nothing(emulator: Any, deliver: Any) -> None:
@@ -113,7 +118,7 @@ def test_request_outside_allowed_sources_changes_nothing(emulator: Any, deliver:
     (created,) = events_for(emulator, site_id)
     emulator.clear_requests()
     deliver(created)  # a permanent refusal: recorded, not retried
-    assert [r.method for r in emulator.requests if r.kind != "token"] == ["GET", "POST"]
+    assert [r.method for r in arm_requests(emulator)] == ["GET", "POST"]
     found = audit(shared_runtime().reconciler, [parse_app_id(site_id)])
     assert [d.kind for d in found.apps[0].drift] == [DriftKind.POLICY_DENIED]
 

@@ -10,6 +10,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from provisioning.resource_ids import parse_app_id
 from provisioning.runtime import shared_runtime
 from tests.estates import APPS_GROUP, SUBSCRIPTION
 from tests.functions_index import user_function
@@ -96,3 +97,87 @@ def test_unknown_app_is_404_and_foreign_source_is_403(emulator: Any, call: Any) 
     rogue = new_site(emulator, "rg-elsewhere")
     status, problem, _ = call("plan", {"app": rogue, "connections": "orders:reader"})
     assert status == 403 and "allowed sources" in problem["detail"]
+
+
+def test_status_shows_drift_and_run_records(emulator: Any, call: Any) -> None:
+    site_id = new_site(emulator)
+    body = {"app": site_id, "connections": ["orders:reader"]}
+    assert call("apply", body, {"X-MS-CLIENT-PRINCIPAL": APPLY_ROLE, "x-correlation-id": "pipeline-42"})[0] == 200
+    shared_runtime.cache_clear()
+    request = func.HttpRequest(method="GET", url="/api/connections", body=b"", params={"app": site_id})
+    response = user_function("http_connection_status")(request)
+    status = json.loads(response.get_body())
+    assert response.status_code == 200
+    # No tag: the pipeline's request, kept on the app, is its desired state from now on.
+    assert (status["managed"], status["in_sync"], status["drift"]) == (True, True, [])
+    (run,) = status["runs"]
+    assert (run["trigger"], run["correlation_id"], run["outcome"]) == ("http", "pipeline-42", "converged")
+    assert run["plan"]["steps"][0]["step"] == "EnableSystemIdentity"
+    assert json.loads(emulator.app_settings(site_id)["PASSWORDLESS_REQUEST"])["connections"] == "orders:reader"
+
+
+def test_pipeline_request_survives_later_events_and_is_restored(emulator: Any, call: Any) -> None:
+    site_id = new_site(emulator)
+    call("apply", {"app": site_id, "connections": "orders:reader"}, {"X-MS-CLIENT-PRINCIPAL": APPLY_ROLE})
+    emulator.set_app_setting(site_id, "AZURE_POSTGRESQL_CONNECTIONSTRING", None)
+    result = shared_runtime().reconciler.reconcile_app(parse_app_id(site_id))  # what an event would run
+    assert [s.__class__.__name__ for s in result.plan.steps] == ["SetAppSettings"]
+    assert "AZURE_POSTGRESQL_CONNECTIONSTRING" in emulator.app_settings(site_id)
+
+
+def test_outcome_event_reaches_the_topic(emulator: Any, call: Any) -> None:
+    site_id = new_site(emulator)
+    call("apply", {"app": site_id, "connections": "orders:reader"}, {"X-MS-CLIENT-PRINCIPAL": APPLY_ROLE})
+    mine = [e for e in emulator.published_events if e["subject"] == site_id]
+    assert [e["eventType"] for e in mine] == ["Passwordless.ConnectionProvisioned"]
+    assert mine[0]["topic"] == "outcomes" and "CreatePrincipal" in mine[0]["data"]["steps"]
+
+
+def test_failed_apply_is_recorded_and_announced(emulator: Any, call: Any) -> None:
+    site_id = new_site(emulator, "rg-elsewhere")
+    status, _, _ = call(
+        "apply", {"app": site_id, "connections": "orders:reader"}, {"X-MS-CLIENT-PRINCIPAL": APPLY_ROLE}
+    )
+    assert status == 403
+    mine = [e for e in emulator.published_events if e["subject"] == site_id]
+    assert [e["eventType"] for e in mine] == ["Passwordless.ProvisioningFailed"]
+    assert mine[0]["data"]["error"] == "PolicyViolation"
+
+
+def test_audit_is_queued_then_run_by_the_worker_and_served_by_accept(emulator: Any, call: Any) -> None:
+    from azure.functions.timer import TimerRequest  # noqa: F401 - the same blobs the timer writes
+
+    class Box(func.Out[str]):
+        def __init__(self) -> None:
+            self.value: str | None = None
+
+        def set(self, val: str) -> None:
+            self.value = val
+
+        def get(self) -> str:
+            assert self.value is not None
+            return self.value
+
+    queue = Box()
+    refused = user_function("http_start_audit")(func.HttpRequest(method="POST", url="/api/audit", body=b""), queue)
+    assert refused.status_code == 403 and queue.value is None
+    request = func.HttpRequest(method="POST", url="/api/audit", body=b"", headers={"X-MS-CLIENT-PRINCIPAL": APPLY_ROLE})
+    accepted = user_function("http_start_audit")(request, queue)
+    assert accepted.status_code == 202
+    message = func.QueueMessage(id="m1", body=queue.get().encode())
+    blobs = {name: Box() for name in ("report_json", "report_md", "report_html")}
+    user_function("queue_audit")(message, **blobs)
+    latest = user_function("http_latest_audit")
+    contents = {name: box.get() for name, box in blobs.items()}
+    for accept, mimetype in (
+        ("text/html", "text/html"),
+        ("text/markdown", "text/markdown"),
+        ("*/*", "application/json"),
+    ):
+        got = latest(
+            func.HttpRequest(method="GET", url="/api/audit/latest", body=b"", headers={"Accept": accept}), **contents
+        )
+        assert (got.status_code, got.mimetype) == (200, mimetype)
+    nothing = latest(func.HttpRequest(method="GET", url="/api/audit/latest", body=b""), None, None, None)
+    assert nothing.status_code == 404 and nothing.mimetype == "application/problem+json"
+    assert json.loads(contents["report_json"])["summary"]["apps"] >= 1

@@ -22,16 +22,39 @@ def bindings(function: dict[str, object]) -> dict[str, dict[str, object]]:
 
 def test_every_function_is_indexed_with_its_bindings() -> None:
     functions = index()
-    assert set(functions) == {"eventgrid_reconcile_site", "http_plan", "http_apply", "timer_audit"}
+    assert set(functions) == {
+        "eventgrid_reconcile_site",
+        "http_plan",
+        "http_apply",
+        "http_connection_status",
+        "http_start_audit",
+        "http_latest_audit",
+        "http_openapi",
+        "timer_audit",
+        "queue_audit",
+    }
     assert bindings(functions["eventgrid_reconcile_site"])["event"]["type"] == "eventGridTrigger"
-    for name, route in (("http_plan", "connections/plan"), ("http_apply", "connections/apply")):
+    routes = {
+        "http_plan": ("connections/plan", ["POST"]),
+        "http_apply": ("connections/apply", ["POST"]),
+        "http_connection_status": ("connections", ["GET"]),
+        "http_start_audit": ("audit", ["POST"]),
+        "http_latest_audit": ("audit/latest", ["GET"]),
+        "http_openapi": ("openapi.json", ["GET"]),
+    }
+    for name, (route, methods) in routes.items():
         trigger = bindings(functions[name])["req"]
         assert (trigger["type"], trigger["route"], trigger["authLevel"], trigger["methods"]) == (
             "httpTrigger",
             route,
             "FUNCTION",
-            ["POST"],
+            methods,
         )
+    assert bindings(functions["http_start_audit"])["queue"]["queueName"] == "passwordless-audit"
+    queue = bindings(functions["queue_audit"])
+    assert (queue["message"]["type"], queue["message"]["queueName"]) == ("queueTrigger", "passwordless-audit")
+    latest = bindings(functions["http_latest_audit"])
+    assert {latest[n]["direction"] for n in ("report_json", "report_md", "report_html")} == {"IN"}
     timer = bindings(functions["timer_audit"])
     assert timer["timer"]["type"] == "timerTrigger"
     assert timer["timer"]["schedule"] == "%PASSWORDLESS_AUDIT_SCHEDULE%"

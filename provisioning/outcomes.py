@@ -1,0 +1,64 @@
+"""After each reconcile: keep a run record and announce the outcome. One place, so every trigger
+reports the same way."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from provisioning.audit import AppAudit
+from provisioning.reconciler import ReconcileResult
+from provisioning.resource_ids import AppRef
+
+PROVISIONED = "Passwordless.ConnectionProvisioned"
+FAILED = "Passwordless.ProvisioningFailed"
+DRIFTED = "Passwordless.DriftDetected"
+
+
+class RunsPort(Protocol):
+    def record(
+        self,
+        app: AppRef,
+        *,
+        trigger: str,
+        correlation_id: str,
+        outcome: str,
+        plan: dict[str, Any] | None = None,
+        seconds: float = 0.0,
+        error: str | None = None,
+    ) -> None: ...
+
+
+class EventsPort(Protocol):
+    def publish(self, event_type: str, app: AppRef, data: dict[str, Any]) -> None: ...
+
+
+class Outcomes:
+    def __init__(self, runs: RunsPort, events: EventsPort) -> None:
+        self._runs = runs
+        self._events = events
+
+    def reconciled(self, result: ReconcileResult, *, trigger: str, correlation_id: str) -> None:
+        summary = result.to_dict()
+        self._runs.record(
+            result.app,
+            trigger=trigger,
+            correlation_id=correlation_id,
+            outcome=summary["outcome"],
+            plan=summary["plan"],
+            seconds=result.seconds,
+        )
+        if result.applied:
+            steps = [step["step"] for step in summary["plan"]["steps"]]
+            self._events.publish(PROVISIONED, result.app, {"correlationId": correlation_id, "steps": steps})
+
+    def failed(self, app: AppRef, error: Exception, *, trigger: str, correlation_id: str) -> None:
+        kind = type(error).__name__
+        self._runs.record(app, trigger=trigger, correlation_id=correlation_id, outcome="failed", error=str(error))
+        self._events.publish(FAILED, app, {"correlationId": correlation_id, "error": kind, "detail": str(error)})
+
+    def drifted(self, audit: AppAudit, *, correlation_id: str) -> None:
+        if audit.drift:
+            kinds = sorted({d.kind.value for d in audit.drift})
+            self._events.publish(
+                DRIFTED, audit.app, {"correlationId": correlation_id, "kinds": kinds, "remediated": audit.remediated}
+            )
