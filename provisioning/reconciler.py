@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
@@ -63,6 +64,7 @@ class IdentitiesPort(Protocol):
 
 class LocksPort(Protocol):
     def hold(self, app: AppRef) -> AbstractContextManager[None]: ...
+    def reconciled_since(self, app: AppRef, moment: datetime) -> bool: ...
 
 
 class ServersPort(Protocol):
@@ -134,6 +136,10 @@ class Reconciler:
             if parse_managed_keys(site.app_settings.get(MANAGED_KEYS_SETTING)):
                 return self._remove(app, self._with_all_ids(site), mode)
             return None
+
+    def reconciled_since(self, app: AppRef, moment: datetime) -> bool:
+        """Did an apply of this app start after ``moment``? Then an event from then is already handled."""
+        return self._locks.reconciled_since(app, moment)
 
     def remove_app(self, app: AppRef, mode: Mode = Mode.APPLY) -> ReconcileResult:
         """The app was deleted: drop its principals where the catalog says ``on_remove: revoke``."""

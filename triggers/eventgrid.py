@@ -23,10 +23,14 @@ TRIGGER = "eventgrid"
 def eventgrid_reconcile_site(event: func.EventGridEvent) -> None:
     configure_logging()
     with correlated(event.id):
-        handle_event(
-            {"id": event.id, "eventType": event.event_type, "subject": event.subject, "data": event.get_json()},
-            shared_runtime(),
-        )
+        payload = {
+            "id": event.id,
+            "eventType": event.event_type,
+            "subject": event.subject,
+            "eventTime": event.event_time,
+            "data": event.get_json(),
+        }
+        handle_event(payload, shared_runtime())
 
 
 def handle_event(payload: Mapping[str, Any], runtime: Runtime) -> str:
@@ -40,6 +44,9 @@ def handle_event(payload: Mapping[str, Any], runtime: Runtime) -> str:
         log.info("event %s ignored: %s", seen.event_id, seen.reason)
         return "ignored"
     reconciler, outcomes = runtime.reconciler, runtime.outcomes
+    if seen.event_time is not None and reconciler.reconciled_since(seen.app, seen.event_time):
+        log.info("event %s: %s was reconciled after this event happened; nothing to do", seen.event_id, seen.app.id)
+        return "already-reconciled"
     try:
         result = reconciler.remove_app(seen.app) if seen.deleted else reconciler.reconcile_app(seen.app)
     except TransientError as exc:

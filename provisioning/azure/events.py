@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from provisioning.errors import InvalidRequest
@@ -22,6 +24,7 @@ class SiteEvent:
     event_id: str
     app: AppRef
     deleted: bool
+    event_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,21 @@ def interpret(event: Mapping[str, Any], *, own_object_id: str, subscriptions: tu
     except InvalidRequest:
         return Ignored(event_id, "resource is not a web app or slot")
     deleted = event_type == DELETE and _site_or_slot(resource).lower() == resource.lower()
-    return SiteEvent(event_id, app, deleted)
+    return SiteEvent(event_id, app, deleted, _event_time(event.get("eventTime") or event.get("time")))
+
+
+def _event_time(value: Any) -> datetime | None:
+    """Event Grid sends up to seven fractional digits; Python reads six."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str):
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _site_or_slot(resource: str) -> str:

@@ -9,6 +9,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from provisioning.azure.storage import blob_service
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 CONTAINER = "passwordless-locks"
 LEASE_SECONDS = 60  # a reconcile takes seconds; a crashed holder frees the app within a minute
 POLL_SECONDS = 0.25
+RECONCILED_AT = "reconciled_at"
+CLOCK_SKEW = timedelta(seconds=1)  # between ARM's event clock and ours
 
 
 class AppLocks:
@@ -48,10 +51,19 @@ class AppLocks:
                 if time.monotonic() >= deadline:
                     raise LockBusy(f"another reconcile of {app.id} holds its lock", retry_after=10) from exc
                 time.sleep(POLL_SECONDS)
+        started = datetime.now(UTC)
         try:
             yield
+            blob.set_blob_metadata({RECONCILED_AT: started.isoformat()}, lease=lease)
         finally:
             lease.release()
+
+    def reconciled_since(self, app: AppRef, moment: datetime) -> bool:
+        """True when a reconcile of the app began after ``moment`` and finished: it read state that
+        already held whatever happened then. Lets a burst of events for one change reconcile once."""
+        metadata = self._blob(app).get_blob_properties().metadata or {}
+        value = metadata.get(RECONCILED_AT)
+        return value is not None and datetime.fromisoformat(value) - CLOCK_SKEW >= moment
 
     def _blob(self, app: AppRef) -> Any:
         """The app's lock blob, named by a digest: ARM ids are case-insensitive and may hold any character."""

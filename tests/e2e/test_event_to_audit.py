@@ -62,8 +62,11 @@ def test_event_in_converged_out_then_drift_found(emulator: Any, deliver: Any, pg
     assert created["eventType"] == "Microsoft.Resources.ResourceWriteSuccess"
     emulator.clear_requests()
 
-    for _ in range(3):  # at-least-once delivery: the same event three times
-        deliver(created)
+    deliver(created)  # at-least-once delivery: the same event three times
+    first_delivery = arm_requests(emulator)
+    deliver(created)
+    deliver(created)
+    assert arm_requests(emulator) == first_delivery, "a redelivered event must not reconcile again"
 
     app = parse_app_id(site_id)
     settings_writes = [r for r in emulator.requests if r.method == "PUT" and r.path.lower().endswith("/appsettings")]
