@@ -63,8 +63,8 @@ class IdentitiesPort(Protocol):
 
 
 class LocksPort(Protocol):
-    def hold(self, app: AppRef) -> AbstractContextManager[None]: ...
-    def reconciled_since(self, app: AppRef, moment: datetime) -> bool: ...
+    def hold(self, app: AppRef, *, cause: str | None = None) -> AbstractContextManager[None]: ...
+    def already_handled(self, app: AppRef, cause: str, moment: datetime | None) -> bool: ...
 
 
 class ServersPort(Protocol):
@@ -119,14 +119,16 @@ class Reconciler:
         self._function_object_id = function_object_id.lower()
         self.tag_prefix = tag_prefix
 
-    def reconcile_app(self, app: AppRef, mode: Mode = Mode.APPLY) -> ReconcileResult | None:
+    def reconcile_app(
+        self, app: AppRef, mode: Mode = Mode.APPLY, *, cause: str | None = None
+    ) -> ReconcileResult | None:
         """Reconcile what the app's own tags ask for (the Event Grid and audit path).
 
         Without a tag, a request a pipeline made (kept on the app) stands in for it; an app whose tag
         was removed but which still carries managed settings goes through removal; None when the app
         neither asks nor was ever provisioned.
         """
-        with self._exclusive(app, mode):
+        with self._exclusive(app, mode, cause):
             site = self._webapps.get_site(app)
             if is_requested(site.tags, prefix=self.tag_prefix):
                 return self._reconcile(request_from_tags(app, site.tags, prefix=self.tag_prefix), site, mode)
@@ -137,13 +139,13 @@ class Reconciler:
                 return self._remove(app, self._with_all_ids(site), mode)
             return None
 
-    def reconciled_since(self, app: AppRef, moment: datetime) -> bool:
-        """Did an apply of this app start after ``moment``? Then an event from then is already handled."""
-        return self._locks.reconciled_since(app, moment)
+    def already_handled(self, app: AppRef, cause: str, moment: datetime | None) -> bool:
+        """Was this event (or everything up to ``moment``) taken in by a finished apply of the app?"""
+        return self._locks.already_handled(app, cause, moment)
 
-    def remove_app(self, app: AppRef, mode: Mode = Mode.APPLY) -> ReconcileResult:
+    def remove_app(self, app: AppRef, mode: Mode = Mode.APPLY, *, cause: str | None = None) -> ReconcileResult:
         """The app was deleted: drop its principals where the catalog says ``on_remove: revoke``."""
-        with self._exclusive(app, mode):
+        with self._exclusive(app, mode, cause):
             return self._remove(app, None, mode)
 
     def _remove(self, app: AppRef, site: SiteState | None, mode: Mode) -> ReconcileResult:
@@ -182,13 +184,13 @@ class Reconciler:
 
     def reconcile_request(self, request: AppRequest, mode: Mode = Mode.APPLY) -> ReconcileResult:
         """Reconcile an explicit request (the pipeline path); the app's tags are not consulted."""
-        with self._exclusive(request.app, mode):
+        with self._exclusive(request.app, mode, None):
             return self._reconcile(request, self._webapps.get_site(request.app), mode)
 
-    def _exclusive(self, app: AppRef, mode: Mode) -> AbstractContextManager[None]:
+    def _exclusive(self, app: AppRef, mode: Mode, cause: str | None) -> AbstractContextManager[None]:
         """Applies of one app are serialized across instances, so concurrent ones cannot lose settings
         or race to create the principal; a plan changes nothing and takes no lock."""
-        return self._locks.hold(app) if mode is Mode.APPLY else nullcontext()
+        return self._locks.hold(app, cause=cause) if mode is Mode.APPLY else nullcontext()
 
     def _reconcile(self, request: AppRequest, site: SiteState, mode: Mode) -> ReconcileResult:
         started = time.monotonic()

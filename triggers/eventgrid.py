@@ -11,6 +11,7 @@ import azure.functions as func
 from provisioning.azure.events import Ignored, interpret
 from provisioning.errors import PermanentError, TransientError
 from provisioning.observability import configure_logging, correlated
+from provisioning.reconciler import ReconcileResult
 from provisioning.runtime import Runtime, shared_runtime
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,15 @@ def handle_event(payload: Mapping[str, Any], runtime: Runtime) -> str:
         log.info("event %s ignored: %s", seen.event_id, seen.reason)
         return "ignored"
     reconciler, outcomes = runtime.reconciler, runtime.outcomes
-    if seen.event_time is not None and reconciler.reconciled_since(seen.app, seen.event_time):
+    if reconciler.already_handled(seen.app, seen.event_id, seen.event_time):
         log.info("event %s: %s was reconciled after this event happened; nothing to do", seen.event_id, seen.app.id)
         return "already-reconciled"
     try:
-        result = reconciler.remove_app(seen.app) if seen.deleted else reconciler.reconcile_app(seen.app)
+        result: ReconcileResult | None
+        if seen.deleted:
+            result = reconciler.remove_app(seen.app, cause=seen.event_id)
+        else:
+            result = reconciler.reconcile_app(seen.app, cause=seen.event_id)
     except TransientError as exc:
         log.warning("event %s: %s will be retried: %s", seen.event_id, seen.app.id, exc)
         raise

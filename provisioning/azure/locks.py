@@ -24,6 +24,8 @@ CONTAINER = "passwordless-locks"
 LEASE_SECONDS = 60  # a reconcile takes seconds; a crashed holder frees the app within a minute
 POLL_SECONDS = 0.25
 RECONCILED_AT = "reconciled_at"
+CAUSES = "causes"
+REMEMBERED_CAUSES = 32  # event ids kept per app; blob metadata holds 8 KiB
 CLOCK_SKEW = timedelta(seconds=1)  # between ARM's event clock and ours
 
 
@@ -35,8 +37,10 @@ class AppLocks:
         self._container: Any = None
 
     @contextmanager
-    def hold(self, app: AppRef) -> Iterator[None]:
-        """Wait (bounded) for the app's lease; ``LockBusy`` when another holder keeps it too long."""
+    def hold(self, app: AppRef, *, cause: str | None = None) -> Iterator[None]:
+        """Wait (bounded) for the app's lease; ``LockBusy`` when another holder keeps it too long.
+
+        On success the blob remembers when this reconcile began and what caused it (an event id)."""
         from azure.core.exceptions import HttpResponseError
 
         blob = self._blob(app)
@@ -54,16 +58,22 @@ class AppLocks:
         started = datetime.now(UTC)
         try:
             yield
-            blob.set_blob_metadata({RECONCILED_AT: started.isoformat()}, lease=lease)
+            metadata = blob.get_blob_properties().metadata or {}
+            causes = ([cause] if cause else []) + metadata.get(CAUSES, "").split()
+            blob.set_blob_metadata(
+                {RECONCILED_AT: started.isoformat(), CAUSES: " ".join(causes[:REMEMBERED_CAUSES])}, lease=lease
+            )
         finally:
             lease.release()
 
-    def reconciled_since(self, app: AppRef, moment: datetime) -> bool:
-        """True when a reconcile of the app began after ``moment`` and finished: it read state that
-        already held whatever happened then. Lets a burst of events for one change reconcile once."""
+    def already_handled(self, app: AppRef, cause: str, moment: datetime | None) -> bool:
+        """True when this very event was reconciled already (Event Grid delivers at least once), or a
+        reconcile began after the event happened and finished, so it read state that already held it."""
         metadata = self._blob(app).get_blob_properties().metadata or {}
+        if cause in metadata.get(CAUSES, "").split():
+            return True
         value = metadata.get(RECONCILED_AT)
-        return value is not None and datetime.fromisoformat(value) - CLOCK_SKEW >= moment
+        return moment is not None and value is not None and datetime.fromisoformat(value) - CLOCK_SKEW >= moment
 
     def _blob(self, app: AppRef) -> Any:
         """The app's lock blob, named by a digest: ARM ids are case-insensitive and may hold any character."""
