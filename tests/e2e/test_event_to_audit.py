@@ -140,3 +140,16 @@ def test_delete_event_removes_the_principal_of_a_revoke_target(emulator: Any, de
     with pg_connect("postgres") as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (principal,))
         assert cur.fetchone() == (0,)
+
+
+def test_event_in_outcome_event_out_run_record_readable(emulator: Any, deliver: Any) -> None:
+    site_id = emulator.create_site(
+        SUBSCRIPTION, APPS_GROUP, f"told-{uuid.uuid4().hex[:8]}", tags={"passwordless": "orders:reader"}
+    )
+    (created,) = events_for(emulator, site_id)
+    deliver(created)
+    (announced,) = [e for e in emulator.published_events if e["subject"] == site_id]
+    assert announced["eventType"] == "Passwordless.ConnectionProvisioned"
+    assert announced["data"]["correlationId"] == created["id"]
+    (run,) = shared_runtime().runs.list_runs(parse_app_id(site_id))
+    assert (run["trigger"], run["correlation_id"], run["outcome"]) == ("eventgrid", created["id"], "converged")
