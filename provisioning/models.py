@@ -205,3 +205,27 @@ class DatabaseState:
     grants: frozenset[Grant]
     objects: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     default_owner: str | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseSnapshot:
+    """Every principal of one target database in one read, so an audit costs a query per database,
+    not per app. ``owners`` maps each in-scope object to its owner: an object a principal owns is its
+    own, neither expected to be granted to it nor counted as excess."""
+
+    principals: dict[str, str | None]  # name -> Entra binding (None: a role not bound to an identity)
+    grants: dict[str, frozenset[Grant]]  # principal name -> grants in scope
+    objects: dict[str, tuple[tuple[tuple[str, ...], str], ...]]  # kind -> ((name, owner), ...)
+    default_owner: str | None = None
+
+    def state_of(self, principal: str) -> DatabaseState:
+        owned = {name for names in self.objects.values() for name, owner in names if owner == principal}
+        return DatabaseState(
+            principal=PrincipalState(principal, self.principals[principal]) if principal in self.principals else None,
+            grants=frozenset(g for g in self.grants.get(principal, frozenset()) if g.object_name not in owned),
+            objects={
+                kind: tuple(sorted(name for name, owner in names if owner != principal))
+                for kind, names in self.objects.items()
+            },
+            default_owner=self.default_owner,
+        )

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from provisioning.errors import PermanentError, TransientError
-from provisioning.models import DatabaseState, Grant, PrincipalState, ServerInfo, Target, TlsMode
+from provisioning.models import DatabaseSnapshot, DatabaseState, Grant, ServerInfo, Target, TlsMode
 from provisioning.plan import (
     BINDING_PLACEHOLDER,
     CreatePrincipal,
@@ -50,43 +50,44 @@ DEFAULT_CLAUSE = {"default_table": "TABLES", "default_sequence": "SEQUENCES"}
 
 AZURE_ONLY_CREATE_PRINCIPAL = "SELECT * FROM pgaadauth_create_principal_with_oid({}, {}, 'service', false, false)"
 # Columns are aliased by position: Azure's docs spell the first one both rolname and rolename.
-AZURE_ONLY_READ_BINDING = (
+# Without a principal (NULL) it reads every role: the audit's one query per server.
+AZURE_ONLY_READ_BINDINGS = (
     "SELECT r.rolname, p.object_id FROM pg_catalog.pg_roles r "
     "LEFT JOIN pgaadauth_list_principals(false) "
     "AS p(role_name, principal_type, object_id, tenant_id, is_mfa, is_admin) ON p.role_name = r.rolname "
-    "WHERE r.rolname = %s"
+    "WHERE %(principal)s::text IS NULL OR r.rolname = %(principal)s"
 )
-# One round trip per database: the principal's privileges in scope, plus the objects in scope.
+# One round trip per database: privileges in scope (of one principal, or of all when NULL), the
+# objects in scope with their owners, and whose default privileges count.
 SNAPSHOT = """
-WITH p AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(principal)s),
+WITH p AS (SELECT oid, rolname FROM pg_catalog.pg_roles
+            WHERE %(principal)s::text IS NULL OR rolname = %(principal)s),
      s AS (SELECT oid, nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY(%(schemas)s)),
      c AS (SELECT c.oid, c.relkind, c.relname, c.relacl, c.relowner, s.nspname
              FROM pg_catalog.pg_class c JOIN s ON c.relnamespace = s.oid
-            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-              AND c.relowner NOT IN (SELECT oid FROM p))
-SELECT 'database', ARRAY[d.datname::text], a.privilege_type
-  FROM pg_catalog.pg_database d, LATERAL aclexplode(d.datacl) a
- WHERE d.datname = current_database() AND a.grantee IN (SELECT oid FROM p)
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S'))
+SELECT 'database', ARRAY[d.datname::text], a.privilege_type, p.rolname::text
+  FROM pg_catalog.pg_database d, LATERAL aclexplode(d.datacl) a JOIN p ON p.oid = a.grantee
+ WHERE d.datname = current_database()
 UNION ALL
-SELECT 'schema', ARRAY[n.nspname::text], a.privilege_type
-  FROM pg_catalog.pg_namespace n JOIN s ON s.oid = n.oid, LATERAL aclexplode(n.nspacl) a
- WHERE a.grantee IN (SELECT oid FROM p)
+SELECT 'schema', ARRAY[n.nspname::text], a.privilege_type, p.rolname::text
+  FROM pg_catalog.pg_namespace n JOIN s ON s.oid = n.oid, LATERAL aclexplode(n.nspacl) a JOIN p ON p.oid = a.grantee
 UNION ALL
 SELECT CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END,
-       ARRAY[c.nspname::text, c.relname::text], a.privilege_type
-  FROM c, LATERAL aclexplode(c.relacl) a
- WHERE a.grantee IN (SELECT oid FROM p)
+       ARRAY[c.nspname::text, c.relname::text], a.privilege_type, p.rolname::text
+  FROM c, LATERAL aclexplode(c.relacl) a JOIN p ON p.oid = a.grantee
 UNION ALL
 SELECT CASE d.defaclobjtype WHEN 'S' THEN 'default_sequence' ELSE 'default_table' END,
-       ARRAY[pg_catalog.pg_get_userbyid(d.defaclrole)::text, s.nspname::text], a.privilege_type
-  FROM pg_catalog.pg_default_acl d JOIN s ON d.defaclnamespace = s.oid, LATERAL aclexplode(d.defaclacl) a
- WHERE d.defaclobjtype IN ('r', 'S') AND a.grantee IN (SELECT oid FROM p)
+       ARRAY[pg_catalog.pg_get_userbyid(d.defaclrole)::text, s.nspname::text], a.privilege_type, p.rolname::text
+  FROM pg_catalog.pg_default_acl d JOIN s ON d.defaclnamespace = s.oid,
+       LATERAL aclexplode(d.defaclacl) a JOIN p ON p.oid = a.grantee
+ WHERE d.defaclobjtype IN ('r', 'S')
 UNION ALL
 SELECT CASE c.relkind WHEN 'S' THEN 'object:sequence' ELSE 'object:table' END,
-       ARRAY[c.nspname::text, c.relname::text], NULL
+       ARRAY[c.nspname::text, c.relname::text], NULL, pg_catalog.pg_get_userbyid(c.relowner)::text
   FROM c
 UNION ALL
-SELECT 'owner', ARRAY[COALESCE(%(owner)s, pg_catalog.pg_get_userbyid(d.datdba)::text)], NULL
+SELECT 'owner', ARRAY[COALESCE(%(owner)s, pg_catalog.pg_get_userbyid(d.datdba)::text)], NULL, NULL
   FROM pg_catalog.pg_database d WHERE d.datname = current_database()
 """
 
@@ -132,42 +133,48 @@ class PostgresSession:
 
     # -- observe -----------------------------------------------------------------------------
     def observe(self, target: Target, principal: str) -> DatabaseState:
-        binding = self._read_binding(principal, target.tls)
-        conn = self._connect(target.database, target.tls)
-        with _database_errors(f"read privileges in {target.database}"), conn.cursor() as cur:
-            cur.execute(SNAPSHOT, {"principal": principal, "schemas": list(target.schemas), "owner": target.owner_role})
-            rows = cur.fetchall()
-        conn.rollback()  # end the read-only transaction
-        self.catalog_queries[target.database] += 1
-        grants: set[Grant] = set()
-        objects: dict[str, list[tuple[str, ...]]] = defaultdict(list)
-        owner: str | None = None
-        for kind, name, privilege in rows:
-            if kind == "owner":
-                owner = name[0]
-            elif kind.startswith("object:"):
-                objects[kind.split(":", 1)[1]].append(tuple(name))
-            else:
-                grants.add(Grant(kind, tuple(name), privilege))
-        state = DatabaseState(
-            principal=binding,
-            grants=frozenset(grants),
-            objects={kind: tuple(sorted(names)) for kind, names in objects.items()},
-            default_owner=owner,
-        )
+        state = self._read(target, principal).state_of(principal)
         self._observed[target.database] = state
         return state
 
-    def _read_binding(self, principal: str, tls: TlsMode) -> PrincipalState | None:
+    def snapshot(self, target: Target) -> DatabaseSnapshot:
+        """Every principal's privileges in the target's scope: two queries whatever their number."""
+        return self._read(target, None)
+
+    def _read(self, target: Target, principal: str | None) -> DatabaseSnapshot:
+        bindings = self._read_bindings(principal, target.tls)
+        conn = self._connect(target.database, target.tls)
+        parameters = {"principal": principal, "schemas": list(target.schemas), "owner": target.owner_role}
+        with _database_errors(f"read privileges in {target.database}"), conn.cursor() as cur:
+            cur.execute(SNAPSHOT, parameters)
+            rows = cur.fetchall()
+        conn.rollback()  # end the read-only transaction
+        self.catalog_queries[target.database] += 1
+        grants: dict[str, set[Grant]] = defaultdict(set)
+        objects: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+        owner: str | None = None
+        for kind, name, privilege, role in rows:
+            if kind == "owner":
+                owner = name[0]
+            elif kind.startswith("object:"):
+                objects[kind.split(":", 1)[1]].append((tuple(name), role))
+            else:
+                grants[role].add(Grant(kind, tuple(name), privilege))
+        return DatabaseSnapshot(
+            principals=bindings,
+            grants={role: frozenset(held) for role, held in grants.items()},
+            objects={kind: tuple(sorted(names)) for kind, names in objects.items()},
+            default_owner=owner,
+        )
+
+    def _read_bindings(self, principal: str | None, tls: TlsMode) -> dict[str, str | None]:
         conn = self._connect(ADMIN_DATABASE, tls)
-        with _database_errors("read the principal's Entra binding"), conn.cursor() as cur:
-            cur.execute(AZURE_ONLY_READ_BINDING, (principal,))
-            row = cur.fetchone()
+        with _database_errors("read Entra bindings"), conn.cursor() as cur:
+            cur.execute(AZURE_ONLY_READ_BINDINGS, {"principal": principal})
+            rows = cur.fetchall()
         conn.rollback()
         self.catalog_queries[ADMIN_DATABASE] += 1
-        if row is None:
-            return None
-        return PrincipalState(name=row[0], binding=str(row[1]).lower() if row[1] else None)
+        return {name: str(object_id).lower() if object_id else None for name, object_id in rows}
 
     # -- render and apply --------------------------------------------------------------------
     def render(self, step: DatabaseStep, target: Target) -> tuple[str, ...]:
