@@ -8,11 +8,12 @@ from typing import Any
 class ArmError(Exception):
     """A failed ARM call: HTTP status plus the `{"error": {"code", "message"}}` body ARM sends."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message}}

@@ -7,8 +7,10 @@ treats the query text as opaque except for tag names:
   requested subscriptions (all of the estate's when none are named), ordered by id;
 - if the query names tags as `tags['key']`, `tags["key"]` or `tags.key`, only rows carrying at
   least one of those tag keys (compared case-insensitively) are returned;
-- each row is `{id, name, type, kind, location, resourceGroup, subscriptionId, tags}` with the type
-  and resource group in lower case, as Resource Graph returns them;
+- each row is `{id, name, type, kind, location, resourceGroup, subscriptionId, tags, identity,
+  linuxFxVersion}` with the type and resource group in lower case, as Resource Graph returns them;
+  `identity` is the resource's identity block (absent when it has none) and `linuxFxVersion` answers
+  the product's projection `linuxFxVersion = tostring(properties.siteConfig.linuxFxVersion)`;
 - `options.$top` (at most 1000, the default) and `options.$skipToken` page the rows; only the
   `objectArray` result format is served.
 
@@ -25,6 +27,7 @@ from typing import Any
 from emulator.errors import bad_request
 from emulator.estate import Estate, Site, key
 from emulator.server import ArmRequest, ArmResponse, Route, arm_route, decode_skip_token, encode_skip_token
+from emulator.sites import identity_json
 
 API_VERSION = "2021-03-01"
 MAX_ROWS = 1000
@@ -33,7 +36,8 @@ QUOTA_WINDOW_S = 5.0
 _TAG_REFERENCE = re.compile(r"""\btags\s*(?:\[\s*(['"])(?P<quoted>.+?)\1\s*\]|\.(?P<bare>[A-Za-z_]\w*))""")
 
 
-def _row(site: Site) -> dict[str, Any]:
+def _row(site: Site, estate: Estate) -> dict[str, Any]:
+    identity = identity_json(site, estate)
     return {
         "id": site.id,
         "name": site.name if site.slot is None else f"{site.name}/{site.slot}",
@@ -43,6 +47,8 @@ def _row(site: Site) -> dict[str, Any]:
         "resourceGroup": site.resource_group.lower(),
         "subscriptionId": site.subscription_id,
         "tags": dict(site.tags),
+        **({"identity": identity} if identity is not None else {}),
+        "linuxFxVersion": site.linux_fx_version,
     }
 
 
@@ -73,7 +79,7 @@ class ResourceGraphApi:
         if not isinstance(top, int) or not 0 < top <= MAX_ROWS:
             raise bad_request(f"$top must be between 1 and {MAX_ROWS}.", code="InvalidQuery")
         offset = decode_skip_token(options.get("$skipToken"))
-        rows = [_row(site) for site in self._matching_sites(body.get("subscriptions"), tag_keys(query))]
+        rows = [_row(site, self._estate) for site in self._matching_sites(body.get("subscriptions"), tag_keys(query))]
         page = rows[offset : offset + top]
         result: dict[str, Any] = {
             "totalRecords": len(rows),

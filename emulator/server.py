@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from emulator.errors import ArmError, bad_request
 from emulator.estate import new_uuid
 from emulator.events import Actor
+from emulator.throttling import TokenBuckets, retry_after_header
 
 _log = logging.getLogger(__name__)
 
@@ -164,7 +165,9 @@ class Dispatcher:
         lock: threading.RLock,
         requests: RequestLog,
         latency_s: float = 0.0,
+        throttle: TokenBuckets | None = None,
     ) -> None:
+        self._throttle = throttle
         self._requests = requests
         self._routes = routes
         self._authenticate = authenticate
@@ -185,6 +188,15 @@ class Dispatcher:
                     time.sleep(self._latency_s)
             if route is None:
                 raise ArmError(404, "NotFound", f"The emulator serves no {method} {path}.")
+            if self._throttle is not None and route.api_version is not None:  # ARM's own routes only
+                wait = self._throttle.take(str(claims.get("oid")), method)
+                if wait is not None:
+                    raise ArmError(
+                        429,
+                        "TooManyRequests",
+                        "The request is being throttled.",
+                        headers={"Retry-After": retry_after_header(wait)},
+                    )
             _check_api_version(route, query.get("api-version"))
             request = ArmRequest(
                 method=method,
@@ -201,7 +213,7 @@ class Dispatcher:
             with self._lock:
                 response = route.handler(request)
         except ArmError as error:
-            response = ArmResponse(error.status, error.body())
+            response = ArmResponse(error.status, error.body(), dict(error.headers))
             if error.status == 401:
                 response.headers["WWW-Authenticate"] = (
                     'Bearer authorization_uri="https://login.microsoftonline.com/", error="invalid_token"'

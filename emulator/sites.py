@@ -56,13 +56,13 @@ def site_json(site: Site, estate: Estate) -> dict[str, Any]:
             "siteConfig": {"linuxFxVersion": site.linux_fx_version},
         },
     }
-    identity = _identity_json(site, estate)
+    identity = identity_json(site, estate)
     if identity is not None:
         body["identity"] = identity
     return body
 
 
-def _identity_json(site: Site, estate: Estate) -> dict[str, Any] | None:
+def identity_json(site: Site, estate: Estate) -> dict[str, Any] | None:
     types = (["SystemAssigned"] if site.system_identity else []) + (["UserAssigned"] if site.user_identities else [])
     if not types:
         return None

@@ -52,6 +52,7 @@ def test_tagged_sites_and_slots_come_in_pages(emu: Emulator, graph: ResourceGrap
         "resourceGroup": "rg-apps",
         "subscriptionId": SUBSCRIPTION,
         "tags": {"passwordless": "orders:reader"},
+        "linuxFxVersion": "PYTHON|3.11",
     }
     assert all(page.result_truncated == "false" for page in pages)
 
