@@ -19,6 +19,7 @@ from emulator.postgres import PostgresApi
 from emulator.server import Dispatcher, HttpsServer, RequestLog
 from emulator.sites import SitesApi
 from emulator.sql_servers import SqlServersApi
+from emulator.throttling import TokenBuckets
 from emulator.tokens import TOKEN_PATH, IdentityEndpoint, TokenIssuer
 from emulator.topics import TopicsApi
 
@@ -26,12 +27,21 @@ from emulator.topics import TopicsApi
 class Emulator(ControlSurface):
     """The ARM endpoint, the managed-identity endpoint and the control surface of one estate."""
 
-    def __init__(self, estate: Estate, *, state_dir: Path, port: int = 0, latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        estate: Estate,
+        *,
+        state_dir: Path,
+        port: int = 0,
+        latency_s: float = 0.0,
+        throttle: TokenBuckets | None = None,
+    ) -> None:
         issuer = TokenIssuer(estate.tenant_id)
         events = EventLog(estate.tenant_id)
         requests = RequestLog()
         super().__init__(estate, events, issuer, requests)
         self._topics = TopicsApi(issuer)
+        self.throttle = throttle
         routes = [
             *SitesApi(estate, events).routes(),
             *IdentitiesApi(estate, events).routes(),
@@ -43,8 +53,13 @@ class Emulator(ControlSurface):
             *self._topics.routes(),
             *self.control_routes(),
         ]
-        dispatcher = Dispatcher(
-            routes, authenticate=issuer.verify, lock=estate.lock, requests=requests, latency_s=latency_s
+        self._dispatcher = dispatcher = Dispatcher(
+            routes,
+            authenticate=issuer.verify,
+            lock=estate.lock,
+            requests=requests,
+            latency_s=latency_s,
+            throttle=throttle,
         )
         certificates = issue_certificates(state_dir)
         self._server = HttpsServer(
@@ -65,12 +80,20 @@ class Emulator(ControlSurface):
         state_dir: Path | str,
         port: int = 0,
         latency_s: float = 0.0,
+        throttle: bool = True,
     ) -> Emulator:
         """Serve `estate` (a dict or an estate file) from a background thread.
 
-        `state_dir` receives the CA and server certificate; `latency_s` delays every ARM call.
+        `state_dir` receives the CA and server certificate; `latency_s` delays every ARM call;
+        `throttle` applies ARM's token buckets (on by default, as in Azure).
         """
-        return cls(load_estate(estate), state_dir=Path(state_dir), port=port, latency_s=latency_s)
+        buckets = TokenBuckets() if throttle else None
+        return cls(load_estate(estate), state_dir=Path(state_dir), port=port, latency_s=latency_s, throttle=buckets)
+
+    def set_throttle(self, buckets: TokenBuckets | None) -> None:
+        """Switch ARM throttling (fresh buckets) on or off, e.g. to seed an estate quickly first."""
+        self.throttle = buckets
+        self._dispatcher.throttle = buckets
 
     @property
     def published_events(self) -> list[dict[str, Any]]:

@@ -63,7 +63,7 @@ BINDING_VIEW = SHIM_SCHEMA + ".user"
 PRINCIPALS_TABLE = SHIM_SCHEMA + ".principals"
 VALIDATION_VARIABLE = "aad_auth_validate_oids_in_tenant"  # a user variable here, a server variable on Azure
 MAX_USER_NAME = 32  # MySQL 8's limit, which Azure keeps; MariaDB allows 128
-_SHIM_VERSION = "aad_shim 1"  # the procedure's comment; objects are rebuilt when it changes
+_SHIM_VERSION = "aad_shim 2"  # the procedure's comment; objects are rebuilt when it changes
 _LOCK = "aad_shim"
 _LOCK_TIMEOUT_S = 60
 
@@ -106,6 +106,7 @@ _SHIM_PROCEDURE = (
     "   VALUES (user_name, '%', LOWER(client_id),"
     "    LEFT(SESSION_USER(), CHAR_LENGTH(SESSION_USER()) - CHAR_LENGTH(SUBSTRING_INDEX(SESSION_USER(), '@', -1)) - 1))"
     "   ON DUPLICATE KEY UPDATE client_id = VALUES(client_id), created_by = VALUES(created_by);"
+    "  COMMIT;"  # CREATE AADUSER is DDL: it commits, whatever the session's autocommit
     " END"
 )
 

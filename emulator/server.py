@@ -167,7 +167,7 @@ class Dispatcher:
         latency_s: float = 0.0,
         throttle: TokenBuckets | None = None,
     ) -> None:
-        self._throttle = throttle
+        self.throttle = throttle
         self._requests = requests
         self._routes = routes
         self._authenticate = authenticate
@@ -188,8 +188,8 @@ class Dispatcher:
                     time.sleep(self._latency_s)
             if route is None:
                 raise ArmError(404, "NotFound", f"The emulator serves no {method} {path}.")
-            if self._throttle is not None and route.api_version is not None:  # ARM's own routes only
-                wait = self._throttle.take(str(claims.get("oid")), method)
+            if self.throttle is not None and route.api_version is not None:  # ARM's own routes only
+                wait = self.throttle.take(str(claims.get("oid")), method)
                 if wait is not None:
                     raise ArmError(
                         429,

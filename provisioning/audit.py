@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import Enum
 
 from provisioning.errors import AdminMissing, InvalidRequest, NotFound, PolicyViolation, ProvisioningError
-from provisioning.models import Grant
+from provisioning.models import Grant, SiteState
 from provisioning.plan import (
     CreatePrincipal,
     EnableSystemIdentity,
@@ -19,7 +19,10 @@ from provisioning.plan import (
     RevokePrivileges,
     SetAppSettings,
 )
-from provisioning.reconciler import Mode, Reconciler
+from provisioning.policy import authorize
+from provisioning.principal_names import principal_name
+from provisioning.reconciler import Mode, Reconciler, Sessions
+from provisioning.requests import request_from_tags
 from provisioning.resource_ids import AppRef
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,8 @@ class AuditReport:
     finished: datetime
     remediate: bool
     apps: tuple[AppAudit, ...] = field(default=())
+    orphans: tuple[Drift, ...] = field(default=())
+    catalog_queries: dict[str, int] = field(default_factory=dict)  # per "server/database"
 
     def counts(self) -> dict[str, int]:
         statuses = [a.status for a in self.apps]
@@ -76,6 +81,7 @@ class AuditReport:
 
     def drift_by_kind(self) -> dict[str, int]:
         totals = {kind.value: 0 for kind in DriftKind}
+        totals[DriftKind.ORPHAN_PRINCIPAL.value] = len(self.orphans)
         for app in self.apps:
             for drift in app.drift:
                 totals[drift.kind.value] += 1
@@ -144,16 +150,83 @@ def audit_app(reconciler: Reconciler, app: AppRef, *, remediate: bool = False) -
 
 def audit(
     reconciler: Reconciler,
-    apps: Iterable[AppRef],
+    sites: Iterable[SiteState],
     *,
     remediate: bool = False,
     progress: Callable[[int, AppAudit], None] | None = None,
 ) -> AuditReport:
+    """Audit every discovered app, then look for principals no audited app claims.
+
+    Apps are planned from one snapshot per database (shared sessions), so database queries grow with
+    databases, not with apps; each app costs one ARM request (its settings) beyond discovery.
+    """
     started = datetime.now(UTC)
     results: list[AppAudit] = []
-    for number, app in enumerate(apps, start=1):
-        outcome = audit_app(reconciler, app, remediate=remediate)
-        results.append(outcome)
-        if progress is not None:
-            progress(number, outcome)
-    return AuditReport(started, datetime.now(UTC), remediate, tuple(results))
+    claimed: set[tuple[str, str]] = set()
+    with reconciler.batch() as batch:
+        for number, site in enumerate(sites, start=1):
+            outcome = _audit_site(reconciler, batch, site, remediate=remediate)
+            claimed |= _claims(reconciler, site)
+            results.append(outcome)
+            if progress is not None:
+                progress(number, outcome)
+        orphans = _orphans(reconciler, batch, claimed)
+        queries = batch.catalog_queries()
+    return AuditReport(started, datetime.now(UTC), remediate, tuple(results), orphans, queries)
+
+
+def _audit_site(reconciler: Reconciler, batch: Sessions, site: SiteState, *, remediate: bool) -> AppAudit:
+    app = site.app
+    try:
+        result = reconciler.plan_discovered(site, batch)
+        if result is None:
+            return AppAudit(app, error="the app lost its request tag during the audit")
+        drift = drift_of(result.plan)
+        if remediate and drift:
+            reconciler.reconcile_app(app, Mode.APPLY)
+            return AppAudit(app, drift, remediated=True)
+        return AppAudit(app, drift)
+    except (InvalidRequest, PolicyViolation, AdminMissing) as exc:
+        found = drift_of_error(exc)
+        assert found is not None
+        return AppAudit(app, (found,))
+    except NotFound as exc:
+        return AppAudit(app, error=f"app disappeared during the audit: {exc}")
+    except ProvisioningError as exc:
+        log.warning("audit of %s failed: %s", app.id, exc)
+        return AppAudit(app, error=str(exc))
+
+
+def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
+    """(server, principal) pairs a valid, allowed request of this app accounts for."""
+    try:
+        request = request_from_tags(site.app, site.tags, prefix=reconciler.tag_prefix)
+        allowed = authorize(request, reconciler.catalog)
+    except ProvisioningError:
+        return set()
+    return {(g.target.server.key, principal_name(site.app, g.target.engine)) for g in allowed}
+
+
+def _orphans(reconciler: Reconciler, batch: Sessions, claimed: set[tuple[str, str]]) -> tuple[Drift, ...]:
+    """Entra-bound principals holding privileges in a catalog database that no audited app claims
+    (an app deleted or untagged under ``on_remove: report``). Administrators are never orphans."""
+    found: list[Drift] = []
+    for target in reconciler.catalog.targets.values():
+        try:
+            snapshot = batch.snapshot(target)
+        except ProvisioningError as exc:
+            log.warning("orphan scan of %s skipped: %s", target.name, exc)
+            continue
+        admins = {admin.login for admin in batch.servers[target.server.key].administrators}
+        for name, binding in sorted(snapshot.principals.items()):
+            unclaimed = (target.server.key, name) not in claimed
+            if binding and snapshot.grants.get(name) and name not in admins and unclaimed:
+                found.append(
+                    Drift(
+                        DriftKind.ORPHAN_PRINCIPAL,
+                        f"principal {name!r} (bound to {binding}) holds privileges in "
+                        f"{target.database} but no managed app uses it",
+                        target.name,
+                    )
+                )
+    return tuple(found)

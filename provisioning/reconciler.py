@@ -17,6 +17,7 @@ from provisioning.models import (
     AppRequest,
     BindingKind,
     Catalog,
+    DatabaseSnapshot,
     DatabaseState,
     Engine,
     OnRemove,
@@ -52,6 +53,7 @@ class Mode(str, Enum):
 
 class WebAppsPort(Protocol):
     def get_site(self, app: AppRef) -> SiteState: ...
+    def list_settings(self, app: AppRef) -> dict[str, str]: ...
     def update_identities(self, site: SiteState, *, system: bool, user_assigned: tuple[str, ...]) -> SiteState: ...
     def write_settings(self, app: AppRef, current: dict[str, str], step: SetAppSettings) -> None: ...
 
@@ -192,13 +194,15 @@ class Reconciler:
         or race to create the principal; a plan changes nothing and takes no lock."""
         return self._locks.hold(app, cause=cause) if mode is Mode.APPLY else nullcontext()
 
-    def _reconcile(self, request: AppRequest, site: SiteState, mode: Mode) -> ReconcileResult:
+    def _reconcile(
+        self, request: AppRequest, site: SiteState, mode: Mode, *, shared: Sessions | None = None
+    ) -> ReconcileResult:
         started = time.monotonic()
         connections = authorize(request, self.catalog)
         desired = Desired(request, connections)
         site = self._with_client_id(site, connections)
         targets = {c.target.name: c.target for c in connections}
-        with self._sessions(targets.values()) as sessions:
+        with self._sessions(targets.values(), shared) as sessions:
             observed = self._observe(desired, site, sessions)
             first = self._render(plan(desired, observed), targets, sessions)
             if mode is Mode.PLAN or first.empty:
@@ -219,12 +223,11 @@ class Reconciler:
             return site
         return replace(site, system_client_id=self._identities.get_system_client_id(site.app))
 
-    def _observe(self, desired: Desired, site: SiteState, sessions: _Sessions) -> Observed:
+    def _observe(self, desired: Desired, site: SiteState, sessions: Sessions) -> Observed:
         databases: dict[str, DatabaseState] = {}
         for connection in desired.connections:
             target = connection.target
-            session = sessions.get(target)
-            databases[target.name] = session.observe(target, principal_name(desired.request.app, target.engine))
+            databases[target.name] = sessions.observe(target, principal_name(desired.request.app, target.engine))
         return Observed(site, sessions.servers, databases, self._named_identities(desired, site))
 
     def _named_identities(self, desired: Desired, site: SiteState) -> dict[str, UserAssignedIdentity]:
@@ -235,7 +238,7 @@ class Reconciler:
         found = self._identities.get_user_identity(identity_id)
         return {identity_id.lower(): found} if found is not None else {}
 
-    def _render(self, planned: Plan, targets: Mapping[str, Target], sessions: _Sessions) -> Plan:
+    def _render(self, planned: Plan, targets: Mapping[str, Target], sessions: Sessions) -> Plan:
         rendered = {
             index: sessions.get(targets[step.target]).render(step, targets[step.target])
             for index, step in enumerate(planned.steps)
@@ -243,7 +246,7 @@ class Reconciler:
         }
         return planned.with_sql(rendered)
 
-    def _apply(self, first: Plan, desired: Desired, observed: Observed, sessions: _Sessions) -> Plan:
+    def _apply(self, first: Plan, desired: Desired, observed: Observed, sessions: Sessions) -> Plan:
         """Identity steps first; then re-plan (pure) with the identity's ids and apply the rest in order.
 
         Returns the plan as applied, with the ids filled in where the first plan had placeholders.
@@ -280,7 +283,7 @@ class Reconciler:
         )
 
     def _result(
-        self, app: AppRef, mode: Mode, planned: Plan, applied: bool, started: float, *, sessions: _Sessions
+        self, app: AppRef, mode: Mode, planned: Plan, applied: bool, started: float, *, sessions: Sessions
     ) -> ReconcileResult:
         return ReconcileResult(
             app=app,
@@ -293,12 +296,34 @@ class Reconciler:
         )
 
     @contextmanager
-    def _sessions(self, targets: Iterable[Target]) -> Iterator[_Sessions]:
+    def _sessions(self, targets: Iterable[Target], shared: Sessions | None = None) -> Iterator[Sessions]:
+        if shared is not None:  # a batch's sessions outlive this reconcile
+            for target in targets:
+                shared.open(target)
+            yield shared
+            return
         with ExitStack() as stack:
-            sessions = _Sessions(self, stack)
+            sessions = Sessions(self, stack)
             for target in targets:
                 sessions.open(target)
             yield sessions
+
+    @contextmanager
+    def batch(self) -> Iterator[Sessions]:
+        """Sessions shared by many read-only plans (the audit): each database read once."""
+        with ExitStack() as stack:
+            yield Sessions(self, stack, batch=True)
+
+    def plan_discovered(self, site: SiteState, batch: Sessions) -> ReconcileResult | None:
+        """Plan an app found by discovery, whose tags and identities came with it: only its settings
+        are read (the one ARM request that ARM charges as a write), and only once the request is valid
+        and allowed, since a refused request does not need them."""
+        if not is_requested(site.tags, prefix=self.tag_prefix):
+            return None
+        request = request_from_tags(site.app, site.tags, prefix=self.tag_prefix)
+        authorize(request, self.catalog)
+        with_settings = replace(site, app_settings=self._webapps.list_settings(site.app))
+        return self._reconcile(request, with_settings, Mode.PLAN, shared=batch)
 
     def admin_login(self, server: ServerInfo) -> str:
         """The login of the administrator the function acts as; never replaces anyone's admin."""
@@ -311,13 +336,19 @@ class Reconciler:
         raise AdminMissing(missing_admin_message(server, self._function_object_id, self.catalog))
 
 
-class _Sessions:
-    """One database session per server for the duration of a reconcile."""
+class Sessions:
+    """One database session per server for the duration of a reconcile, or of a whole audit.
 
-    def __init__(self, owner: Reconciler, stack: ExitStack) -> None:
+    In batch mode (the audit) each target database is read once, for every principal at once, and
+    every app on it is planned from that snapshot: queries grow with databases, not with apps.
+    """
+
+    def __init__(self, owner: Reconciler, stack: ExitStack, *, batch: bool = False) -> None:
         self._owner = owner
         self._stack = stack
+        self._batch = batch
         self._by_server: dict[str, DatabaseSession] = {}
+        self._snapshots: dict[tuple[str, str], DatabaseSnapshot] = {}
         self.servers: dict[str, ServerInfo] = {}
 
     def open(self, target: Target) -> None:
@@ -332,6 +363,18 @@ class _Sessions:
 
     def get(self, target: Target) -> DatabaseSession:
         return self._by_server[target.server.key]
+
+    def observe(self, target: Target, principal: str) -> DatabaseState:
+        if not self._batch:
+            return self.get(target).observe(target, principal)
+        return self.snapshot(target).state_of(principal)
+
+    def snapshot(self, target: Target) -> DatabaseSnapshot:
+        key = (target.server.key, target.database)
+        if key not in self._snapshots:
+            self.open(target)
+            self._snapshots[key] = self.get(target).snapshot(target)
+        return self._snapshots[key]
 
     def catalog_queries(self) -> dict[str, int]:
         totals: dict[str, int] = {}

@@ -69,7 +69,7 @@ def error(kind: type[Error], number: int, message: str, state: str = "42000") ->
 
 @dataclass
 class User:
-    type: str  # E (Entra user or application) or X (Entra group)
+    type: str  # E (Entra user or application), X (Entra group), S (SQL user)...
     sid: str  # as CAST(sid AS uniqueidentifier) shows it
 
 
@@ -122,12 +122,13 @@ class FakeSqlServer:
         self.executed.clear()
 
     def run_as_admin(self, database: str, sql: str) -> None:
-        """A change made by someone else (a DBA), committed at once."""
+        """A change made by someone else (a DBA), committed at once and not recorded."""
+        recorded, connections, commits = len(self.executed), len(self.connection_strings), self.commits
         conn = self.connect(f"Database={database}")
-        cursor = conn.cursor()
-        cursor.execute(sql)
+        conn.cursor().execute(sql)
         conn.commit()
-        self.executed = [e for e in self.executed if e.sql != sql]
+        del self.executed[recorded:], self.connection_strings[connections:]
+        self.commits = commits
 
 
 class FakeConnection:
@@ -166,7 +167,7 @@ class FakeConnection:
             self._server.fail_on = None
             raise failure[1]
         if sql == SNAPSHOT:
-            return self._snapshot(*params[:1])
+            return self._snapshot(params[0])
         if sql == LOCK_PRINCIPAL:
             return []
         if self._working is None:
@@ -174,15 +175,20 @@ class FakeConnection:
         self._write(sql)
         return []
 
-    def _snapshot(self, name: str) -> list[tuple[Any, ...]]:
-        model, key = self.model, name.lower()
-        user = next((u for n, u in model.users.items() if n.lower() == key), None)
-        if user is None:
-            return []
-        rows: list[tuple[Any, ...]] = [("principal", user.type, user.sid.upper())]
-        for schema, permission in sorted(model.grants.get(key, set()), key=str):
-            rows.append(("database", None, permission) if schema is None else ("schema", schema, permission))
-        rows += [("role", role, "MEMBER") for role in sorted(model.members.get(key, set()))]
+    def _snapshot(self, principal: str | None) -> list[tuple[Any, ...]]:
+        """The engine's catalog read: one principal by name (any case), or every user when None."""
+        model = self.model
+        rows: list[tuple[Any, ...]] = []
+        for key, user in sorted(model.users.items()):
+            if principal is not None and key != principal.lower():
+                continue
+            sid = user.sid.upper() if user.type in ("E", "X") else None  # SQL Server shows uniqueidentifiers upper-case
+            rows.append(("principal", key, user.type, sid))
+            for schema, permission in sorted(model.grants.get(key, set()), key=str):
+                rows.append(
+                    ("database", key, None, permission) if schema is None else ("schema", key, schema, permission)
+                )
+            rows += [("role", key, role, "MEMBER") for role in sorted(model.members.get(key, set()))]
         return rows
 
     def _write(self, sql: str) -> None:
@@ -194,7 +200,9 @@ class FakeConnection:
             client_id = self._server.directory(match.group(2))
             if client_id is None:
                 raise error(
-                    ProgrammingError, 37545, f"'{match.group(2)}' is not a valid object id or you do not have permission."
+                    ProgrammingError,
+                    37545,
+                    f"'{match.group(2)}' is not a valid object id or you do not have permission.",
                 )
             self._create(model, _unquote(match.group(1)), User("E", client_id))
         elif match := _DROP.fullmatch(sql):
@@ -222,7 +230,9 @@ class FakeConnection:
     @staticmethod
     def _create(model: DatabaseModel, name: str, user: User) -> None:
         if name.lower() in {n.lower() for n in model.users}:
-            raise error(ProgrammingError, 15023, f"User, group, or role '{name}' already exists in the current database.")
+            raise error(
+                ProgrammingError, 15023, f"User, group, or role '{name}' already exists in the current database."
+            )
         model.users[name.lower()] = user
         model.grants[name.lower()] = {(None, "CONNECT")}
 

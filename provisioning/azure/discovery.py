@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from provisioning.azure.arm import arm_errors, client_options
 from provisioning.config import Config
-from provisioning.resource_ids import AppRef, parse_app_id
+from provisioning.models import SiteState, UserAssignedIdentity
+from provisioning.resource_ids import parse_app_id
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -16,13 +17,16 @@ PAGE_SIZE = 1000
 
 
 def tagged_apps_query(tag: str) -> str:
-    """KQL for sites and slots carrying the request tag. ``id`` is projected: paging needs it."""
+    """KQL for sites and slots carrying the request tag, with what planning needs besides settings
+    (tags, identities, stack), so the audit reads no site one by one. ``id`` is projected: paging
+    needs it."""
     key = tag.replace("'", "")
     return (
         "resources"
         " | where type in~ ('microsoft.web/sites', 'microsoft.web/sites/slots')"
         f" | where isnotempty(tags['{key}'])"
-        " | project id, type, tags"
+        " | project id, type, location, tags, identity,"
+        " linuxFxVersion = tostring(properties.siteConfig.linuxFxVersion)"
     )
 
 
@@ -31,7 +35,8 @@ class Discovery:
         self._credential = credential
         self._config = config
 
-    def list_tagged_apps(self) -> Iterator[AppRef]:
+    def list_tagged_apps(self) -> Iterator[SiteState]:
+        """Every tagged site and slot as Resource Graph sees it (app settings are not in the graph)."""
         from azure.mgmt.resourcegraph import ResourceGraphClient
         from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
@@ -47,7 +52,27 @@ class Discovery:
             with arm_errors("query Azure Resource Graph for tagged apps"):
                 page = client.resources(request)
             for row in page.data or []:
-                yield parse_app_id(row["id"], field="resource graph row id")
+                yield site_from_row(row)
             skip_token = page.skip_token
             if not skip_token:
                 return
+
+
+def site_from_row(row: dict[str, Any]) -> SiteState:
+    app = parse_app_id(row["id"], field="resource graph row id")
+    identity = row.get("identity") or {}
+    kind = str(identity.get("type") or "").lower().replace(" ", "")
+    user_assigned = {
+        rid: UserAssignedIdentity(str(ids.get("principalId") or "").lower(), str(ids.get("clientId") or "").lower())
+        for rid, ids in (identity.get("userAssignedIdentities") or {}).items()
+    }
+    principal = identity.get("principalId") if "systemassigned" in kind else None
+    return SiteState(
+        app=app,
+        tags=dict(row.get("tags") or {}),
+        linux_fx_version=str(row.get("linuxFxVersion") or ""),
+        system_principal_id=str(principal).lower() if principal else None,
+        user_assigned=user_assigned,
+        app_settings={},
+        location=str(row.get("location") or ""),
+    )

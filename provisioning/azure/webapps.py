@@ -33,13 +33,22 @@ class WebApps:
         """The site (or slot) and its app settings: two ARM reads."""
         client = self._client(app.subscription).web_apps
         with arm_errors(f"read {app.id}"):
+            site = (
+                client.get_slot(app.resource_group, app.site, app.slot)
+                if app.slot
+                else client.get(app.resource_group, app.site)
+            )
+        return _site_state(app, site, self.list_settings(app))
+
+    def list_settings(self, app: AppRef) -> dict[str, str]:
+        """POST ``config/appsettings/list``: ARM charges it to the write bucket, so spend it with care."""
+        client = self._client(app.subscription).web_apps
+        with arm_errors(f"read the app settings of {app.id}"):
             if app.slot:
-                site = client.get_slot(app.resource_group, app.site, app.slot)
                 settings = client.list_application_settings_slot(app.resource_group, app.site, app.slot)
             else:
-                site = client.get(app.resource_group, app.site)
                 settings = client.list_application_settings(app.resource_group, app.site)
-        return _site_state(app, site, dict(settings.properties or {}))
+        return dict(settings.properties or {})
 
     def update_identities(self, site: SiteState, *, system: bool, user_assigned: tuple[str, ...]) -> SiteState:
         """PATCH the identity with the full set, so nothing attached is dropped; return the new state.

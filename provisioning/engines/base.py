@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from provisioning.models import DatabaseState, Target
+from provisioning.models import DatabaseSnapshot, DatabaseState, Target
 from provisioning.plan import DatabaseStep
 
 
@@ -20,6 +20,11 @@ class DatabaseSession(Protocol):
 
     def observe(self, target: Target, principal: str) -> DatabaseState:
         """The principal, its grants inside the target's scope, and the objects in that scope."""
+        ...
+
+    def snapshot(self, target: Target) -> DatabaseSnapshot:
+        """Every principal of the target's database with its grants in scope, in a fixed number of
+        queries: what the audit plans all apps on that database from."""
         ...
 
     def render(self, step: DatabaseStep, target: Target) -> tuple[str, ...]:

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from provisioning.errors import PermanentError, TransientError
-from provisioning.models import DatabaseState, Grant, PrincipalState, ServerInfo, SqlBinding, Target, TlsMode
+from provisioning.models import DatabaseSnapshot, DatabaseState, Grant, ServerInfo, SqlBinding, Target, TlsMode
 from provisioning.plan import (
     BINDING_PLACEHOLDER,
     CreatePrincipal,
@@ -80,27 +80,33 @@ SCHEMA_PRIVILEGES = (
 PRIVILEGES = {"database": DATABASE_PRIVILEGES, "schema": SCHEMA_PRIVILEGES, "role": ("MEMBER",)}
 KIND_ORDER = ("database", "schema", "role")  # what a grant needs before what it reaches
 
-# One round trip per database: the principal with its binding (the Azure-only read: an Entra user's
-# SID as uniqueidentifier is its client id; NULL for users of any other kind), its database- and
-# schema-level grants (object-level ones are outside the managed scope) and the roles it is a member
-# of. The SID is converted to text so the branches share column types (uniqueidentifier outranks nvarchar).
+# One round trip per database, for one principal or (NULL) every user of the database: each one's
+# binding (the Azure-only read: an Entra principal's SID as uniqueidentifier is its client id; NULL for
+# any other kind of user), its database- and schema-level grants (object-level ones are outside the
+# managed scope) and the roles it is a member of. The SID is converted to text so the branches share
+# column types (uniqueidentifier outranks nvarchar). Principals 0-4 are public, dbo, guest,
+# INFORMATION_SCHEMA and sys.
 SNAPSHOT = """\
-SELECT N'principal', p.type,
+DECLARE @principal sysname = ?;
+WITH p AS (
+    SELECT principal_id, name, type, sid
+      FROM sys.database_principals
+     WHERE name = @principal OR (@principal IS NULL AND principal_id > 4 AND is_fixed_role = 0)
+)
+SELECT N'principal', p.name, p.type,
        CASE WHEN p.type IN ('E', 'X') THEN CONVERT(nvarchar(36), CAST(p.sid AS uniqueidentifier)) END
-  FROM sys.database_principals AS p
- WHERE p.name = ?
+  FROM p
 UNION ALL
-SELECT CASE d.class WHEN 0 THEN N'database' ELSE N'schema' END, s.name, d.permission_name
+SELECT CASE d.class WHEN 0 THEN N'database' ELSE N'schema' END, p.name, s.name, d.permission_name
   FROM sys.database_permissions AS d
-  JOIN sys.database_principals AS p ON p.principal_id = d.grantee_principal_id
+  JOIN p ON p.principal_id = d.grantee_principal_id
   LEFT JOIN sys.schemas AS s ON d.class = 3 AND s.schema_id = d.major_id
- WHERE p.name = ? AND d.class IN (0, 3) AND d.state IN ('G', 'W')
+ WHERE d.class IN (0, 3) AND d.state IN ('G', 'W')
 UNION ALL
-SELECT N'role', r.name, N'MEMBER'
+SELECT N'role', p.name, r.name, N'MEMBER'
   FROM sys.database_role_members AS m
-  JOIN sys.database_principals AS r ON r.principal_id = m.role_principal_id
-  JOIN sys.database_principals AS p ON p.principal_id = m.member_principal_id
- WHERE p.name = ?"""
+  JOIN p ON p.principal_id = m.member_principal_id
+  JOIN sys.database_principals AS r ON r.principal_id = m.role_principal_id;"""
 # Revokes and grants of one principal are serialized across function instances: sp_getapplock returns
 # a negative number when the lock is not granted in time, which THROW turns into an error.
 LOCK_PRINCIPAL = (
@@ -210,29 +216,39 @@ class SqlSession:
 
     def observe(self, target: Target, principal: str) -> DatabaseState:
         """One catalog query: the principal's binding, its grants in scope, its role memberships."""
+        return self._read(target, principal).state_of(principal)
+
+    def snapshot(self, target: Target) -> DatabaseSnapshot:
+        """The same for every user of the target's database, still one query."""
+        return self._read(target, None)
+
+    def _read(self, target: Target, principal: str | None) -> DatabaseSnapshot:
         conn = self._connect(target.database, target.tls)
-        with _database_errors(f"read the principal and its grants in {target.database}"):
+        with _database_errors(f"read principals and their grants in {target.database}"):
             cursor = conn.cursor()
             try:
-                cursor.execute(SNAPSHOT, principal, principal, principal)
+                cursor.execute(SNAPSHOT, principal)
                 rows = cursor.fetchall()
             finally:
                 cursor.close()
             conn.rollback()  # end the read transaction
         self.catalog_queries[target.database] += 1
         schemas = {schema.lower(): schema for schema in target.schemas}  # Azure SQL's default collation ignores case
-        found: PrincipalState | None = None
-        grants: set[Grant] = set()
-        for kind, name, value in rows:
+        principals: dict[str, str | None] = {}
+        grants: dict[str, set[Grant]] = defaultdict(set)
+        for kind, found, name, value in rows:
+            holder = principal or str(found)  # one principal's rows are its own, whatever their case
             if kind == "principal":
-                found = PrincipalState(name=principal, binding=str(value).lower() if value else None)
+                principals[holder] = str(value).lower() if value else None
             elif kind == "database":
-                grants.add(Grant("database", (target.database,), str(value)))
+                grants[holder].add(Grant("database", (target.database,), str(value)))
             elif kind == "role":
-                grants.add(Grant("role", (str(name),), str(value)))
+                grants[holder].add(Grant("role", (str(name),), str(value)))
             elif str(name).lower() in schemas:
-                grants.add(Grant("schema", (schemas[str(name).lower()],), str(value)))
-        return DatabaseState(principal=found, grants=frozenset(grants))
+                grants[holder].add(Grant("schema", (schemas[str(name).lower()],), str(value)))
+        return DatabaseSnapshot(
+            principals=principals, grants={name: frozenset(held) for name, held in grants.items()}, objects={}
+        )
 
     def render(self, step: DatabaseStep, target: Target) -> tuple[str, ...]:
         """The exact T-SQL ``apply`` runs; an id not known yet shows as a placeholder."""

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from provisioning.errors import PermanentError, TransientError
-from provisioning.models import DatabaseState, Grant, PrincipalState, ServerInfo, Target, TlsMode
+from provisioning.models import DatabaseSnapshot, DatabaseState, Grant, PrincipalState, ServerInfo, Target, TlsMode
 from provisioning.plan import (
     BINDING_PLACEHOLDER,
     CreatePrincipal,
@@ -44,6 +44,11 @@ AZURE_ONLY_READ_BINDING = "SELECT User, plugin, authentication_string FROM mysql
 SNAPSHOT = (
     "SELECT PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES "
     "WHERE GRANTEE = %s AND TABLE_SCHEMA = %s"
+)
+# The audit's reads: every user of host '%', every grantee of the database.
+AZURE_ONLY_READ_BINDINGS = "SELECT User, plugin, authentication_string FROM mysql.user WHERE Host = '%'"
+SNAPSHOT_ALL = (
+    "SELECT GRANTEE, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES WHERE TABLE_SCHEMA = %s"
 )
 GRANT_OPTION = "GRANT OPTION"
 # Keywords cannot be bound, so only these ever reach SQL text, in this order: every database-level
@@ -144,6 +149,29 @@ class MysqlSession:
             return None
         name, plugin, authentication = row
         return PrincipalState(name=str(name), binding=_client_id(plugin, authentication))
+
+    def snapshot(self, target: Target) -> DatabaseSnapshot:
+        """Every ``'name'@'%'`` user and its privileges on ``db``.*: two queries whatever their number."""
+        conn = self._connect(target.database, target.tls)
+        with _database_errors(f"read every principal of {target.database}"), conn.cursor() as cur:
+            cur.execute(AZURE_ONLY_READ_BINDINGS)
+            users = cur.fetchall()
+            cur.execute(SNAPSHOT_ALL, (_schema_pattern(target.database),))
+            rows = cur.fetchall()
+        self.catalog_queries[target.database] += 2
+        held: dict[str, set[Grant]] = defaultdict(set)
+        for grantee, privilege, grantable in rows:
+            name = _user_of(str(grantee))
+            if name is None:
+                continue
+            held[name].add(Grant("database", (target.database,), str(privilege)))
+            if grantable == "YES":
+                held[name].add(Grant("database", (target.database,), GRANT_OPTION))
+        return DatabaseSnapshot(
+            principals={str(name): _client_id(plugin, authentication) for name, plugin, authentication in users},
+            grants={name: frozenset(grants) for name, grants in held.items()},
+            objects={},
+        )
 
     # -- render and apply --------------------------------------------------------------------
     def render(self, step: DatabaseStep, target: Target) -> tuple[str, ...]:
@@ -260,3 +288,11 @@ def _code_and_text(exc: Exception) -> tuple[int | None, str]:
     code = args[0] if args and isinstance(args[0], int) else None
     text = str(args[1]) if len(args) > 1 else (str(args[0]) if args else type(exc).__name__)
     return code, (text.strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _user_of(grantee: str) -> str | None:
+    """``'name'@'%'`` -> name, as information_schema spells grantees (inner quotes not escaped)."""
+    suffix = "'@'%'"
+    if grantee.startswith("'") and grantee.endswith(suffix):
+        return grantee[1 : -len(suffix)]
+    return None

@@ -44,6 +44,11 @@ def deliver(product_environment: dict[str, str]) -> Any:
     shared_runtime.cache_clear()
 
 
+def discovered(runtime: Any, app: Any) -> list[Any]:
+    """The app as the audit's Resource Graph discovery finds it."""
+    return [site for site in runtime.discovery.list_tagged_apps() if site.app.key == app.key]
+
+
 def arm_requests(emulator: Any) -> list[Any]:
     """Requests to ARM itself: not token requests, not outcome events published to the topic."""
     return [r for r in emulator.requests if r.kind != "token" and not r.path.startswith("/topics/")]
@@ -87,13 +92,13 @@ def test_event_in_converged_out_then_drift_found(emulator: Any, deliver: Any, pg
     assert arm_requests(emulator) == []
 
     runtime = shared_runtime()
-    clean = audit(runtime.reconciler, [app])
+    clean = audit(runtime.reconciler, discovered(runtime, app))
     assert clean.counts()["clean"] == 1
 
     emulator.set_app_setting(site_id, "AZURE_POSTGRESQL_CONNECTIONSTRING", None)
     with pg_connect("postgres") as conn, conn.cursor() as cur:
         cur.execute(f'GRANT TRUNCATE ON orders TO "{principal}"')  # generated name: no quoting hazards
-    drifted = to_document(audit(runtime.reconciler, [app]))
+    drifted = to_document(audit(runtime.reconciler, discovered(runtime, app)))
     (entry,) = drifted["apps"]
     kinds = sorted(d["kind"] for d in entry["drift"])
     assert kinds == sorted([DriftKind.PRIVILEGE_EXCESS.value, DriftKind.SETTING_MISSING.value])
@@ -122,7 +127,7 @@ def test_request_outside_allowed_sources_changes_nothing(emulator: Any, deliver:
     emulator.clear_requests()
     deliver(created)  # a permanent refusal: recorded, not retried
     assert [r.method for r in arm_requests(emulator)] == ["GET", "POST"]
-    found = audit(shared_runtime().reconciler, [parse_app_id(site_id)])
+    found = audit(shared_runtime().reconciler, discovered(shared_runtime(), parse_app_id(site_id)))
     assert [d.kind for d in found.apps[0].drift] == [DriftKind.POLICY_DENIED]
 
 
