@@ -4,12 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: install services lint test test-unit test-integration demo clean
+.PHONY: install services lint test test-unit test-integration demo bench clean check-infra
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+# checkov pins packaging<24 and pytest 9 needs packaging>=24: checkov gets a virtualenv of its own.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat infra/requirements-checkov.txt | sha1sum | cut -c1-12)
+
+$(CHECKOV_STAMP): infra/requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
+	rm -f $(CHECKOV_VENV)/.installed-* && touch $(CHECKOV_STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -25,7 +34,13 @@ lint: install
 	$(VENV)/bin/mypy --strict provisioning triggers
 	$(VENV)/bin/lint-imports
 
-test: install services lint
+# The deployment under infra/: every Bicep file parses (pycep-parser), modules and settings agree with
+# the code (tests/infra), and checkov passes with each waiver's reason printed.
+check-infra: $(STAMP) $(CHECKOV_STAMP)
+	$(VENV)/bin/pytest -q tests/infra
+	$(PY) infra/checkov_gate.py --checkov $(CHECKOV_VENV)/bin/checkov infra
+
+test: install services lint check-infra
 	$(VENV)/bin/pytest
 
 test-unit: install
@@ -33,6 +48,10 @@ test-unit: install
 
 demo: install services
 	$(PY) -m emulator.demo
+
+# Every benchmark under bench/, side by side in one run: bench/results.json and a table of targets.
+bench: install services
+	$(PY) -m bench.run_all
 
 clean:
 	rm -rf .state .artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -5,8 +5,9 @@ same way, and the product sends exactly these:
 
 - ``SET aad_auth_validate_oids_in_tenant = OFF`` (a server variable only Azure has);
 - ``CREATE AADUSER '<name>' IDENTIFIED BY '<client id>'``;
-- ``SELECT User, plugin, authentication_string FROM mysql.user WHERE User = '<name>' AND Host = '%'``,
-  whose rows Azure fills with ``aad_auth`` and ``AADSP:<client id>:upn:<name>`` for such users.
+- ``SELECT User, plugin, authentication_string FROM mysql.user WHERE [User = '<name>' AND] Host = '%'``
+  (one user, or all of them for the audit), whose rows Azure fills with ``aad_auth`` and
+  ``AADSP:<client id>:upn:<name>`` for such users.
 
 The proxy sits between the client and MariaDB (a thread per direction per connection). Bytes from
 the server go back untouched. Packets from the client (3-byte length, sequence id, payload) are
@@ -41,7 +42,6 @@ _log = logging.getLogger(__name__)
 
 COM_QUERY = 0x03
 _MAX_PAYLOAD = 0xFFFFFF  # a payload this long continues in the next packet
-_CLIENT_CONNECT_WITH_DB = 0x8
 _CLIENT_COMPRESS = 0x20
 _CLIENT_PROTOCOL_41 = 0x200
 _CLIENT_SSL = 0x800
@@ -59,7 +59,7 @@ _CREATE_AADUSER = re.compile(
 )
 _READ_BINDING = re.compile(
     rb"(\s*SELECT\s+User\s*,\s*plugin\s*,\s*authentication_string\s+FROM\s+)mysql\.user"
-    rb"(\s+WHERE\s+User\s*=\s*" + _LITERAL + rb"\s+AND\s+Host\s*=\s*'%'\s*;?\s*)",
+    rb"(\s+WHERE\s+(?:User\s*=\s*" + _LITERAL + rb"\s+AND\s+)?Host\s*=\s*'%'\s*;?\s*)",
     _FLAGS,
 )
 _REWRITES: tuple[tuple[re.Pattern[bytes], Callable[[re.Match[bytes]], bytes]], ...] = (

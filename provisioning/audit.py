@@ -148,6 +148,15 @@ def audit_app(reconciler: Reconciler, app: AppRef, *, remediate: bool = False) -
         return AppAudit(app, error=str(exc))
 
 
+@dataclass(frozen=True)
+class AuditPart:
+    """What one worker found for its share of the apps; parts combine into one report."""
+
+    apps: tuple[AppAudit, ...]
+    claims: frozenset[tuple[str, str]]  # (server, principal) pairs the part's apps account for
+    catalog_queries: dict[str, int] = field(default_factory=dict)
+
+
 def audit(
     reconciler: Reconciler,
     sites: Iterable[SiteState],
@@ -155,12 +164,21 @@ def audit(
     remediate: bool = False,
     progress: Callable[[int, AppAudit], None] | None = None,
 ) -> AuditReport:
-    """Audit every discovered app, then look for principals no audited app claims.
-
-    Apps are planned from one snapshot per database (shared sessions), so database queries grow with
-    databases, not with apps; each app costs one ARM request (its settings) beyond discovery.
-    """
+    """Audit every discovered app, then look for principals no audited app claims (one process)."""
     started = datetime.now(UTC)
+    part = audit_part(reconciler, sites, remediate=remediate, progress=progress)
+    return combine(reconciler, [part], started=started, remediate=remediate)
+
+
+def audit_part(
+    reconciler: Reconciler,
+    sites: Iterable[SiteState],
+    *,
+    remediate: bool = False,
+    progress: Callable[[int, AppAudit], None] | None = None,
+) -> AuditPart:
+    """Plan a share of the apps from one snapshot per database (shared sessions), so database
+    queries grow with databases, not with apps; each app costs one ARM request (its settings)."""
     results: list[AppAudit] = []
     claimed: set[tuple[str, str]] = set()
     with reconciler.batch() as batch:
@@ -170,9 +188,26 @@ def audit(
             results.append(outcome)
             if progress is not None:
                 progress(number, outcome)
-        orphans = _orphans(reconciler, batch, claimed)
         queries = batch.catalog_queries()
-    return AuditReport(started, datetime.now(UTC), remediate, tuple(results), orphans, queries)
+    return AuditPart(tuple(results), frozenset(claimed), queries)
+
+
+def combine(reconciler: Reconciler, parts: Iterable[AuditPart], *, started: datetime, remediate: bool) -> AuditReport:
+    """One report from every part, with the orphan principals no part's apps claim."""
+    apps: list[AppAudit] = []
+    claimed: set[tuple[str, str]] = set()
+    queries: dict[str, int] = {}
+    for part in parts:
+        apps += part.apps
+        claimed |= part.claims
+        for database, count in part.catalog_queries.items():
+            queries[database] = queries.get(database, 0) + count
+    with reconciler.batch() as batch:
+        orphans = _orphans(reconciler, batch, claimed)
+        for database, count in batch.catalog_queries().items():
+            queries[database] = queries.get(database, 0) + count
+    apps.sort(key=lambda audit: audit.app.key)
+    return AuditReport(started, datetime.now(UTC), remediate, tuple(apps), orphans, queries)
 
 
 def _audit_site(reconciler: Reconciler, batch: Sessions, site: SiteState, *, remediate: bool) -> AppAudit:

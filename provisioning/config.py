@@ -19,7 +19,6 @@ class Config:
     function_object_id: str = ""
     subscriptions: tuple[str, ...] = ()
     tag_prefix: str = "passwordless"
-    report_dir: str = ""
     apply_role: str = "Passwordless.Apply"
     storage_connection: str = ""
     storage_blob_uri: str = ""
@@ -44,7 +43,6 @@ class Config:
                 s.strip().lower() for s in env.get("PASSWORDLESS_SUBSCRIPTIONS", "").split(",") if s.strip()
             ),
             tag_prefix=env.get("PASSWORDLESS_TAG_PREFIX", "passwordless").strip() or "passwordless",
-            report_dir=env.get("PASSWORDLESS_REPORT_DIR", "").strip(),
             apply_role=env.get("PASSWORDLESS_APPLY_ROLE", "Passwordless.Apply").strip(),
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_uri=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),

@@ -88,10 +88,9 @@ class Target:
 
     @property
     def binding_kind(self) -> BindingKind:
-        """PostgreSQL binds the object id; MySQL the client id; SQL the client id (as SID) unless told."""
-        if self.engine is Engine.MYSQL or (self.engine is Engine.SQL and self.sql_binding is SqlBinding.SID):
-            return BindingKind.CLIENT_ID
-        return BindingKind.OBJECT_ID
+        """What the engine shows as the principal's binding: PostgreSQL the object id; MySQL the client
+        id; Azure SQL the client id as the SID in both forms (``WITH OBJECT_ID`` stores the app id too)."""
+        return BindingKind.OBJECT_ID if self.engine is Engine.POSTGRES else BindingKind.CLIENT_ID
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class CreatePrincipal:
     principal: str
     binding: str | None
     binding_kind: BindingKind = BindingKind.OBJECT_ID
+    object_id: str | None = None  # for engines that create by object id but show the client id (SQL)
     sql: tuple[str, ...] = ()
 
     @property
@@ -80,6 +81,7 @@ class RebindPrincipal:
     old_binding: str | None
     binding: str | None
     binding_kind: BindingKind = BindingKind.OBJECT_ID
+    object_id: str | None = None
     sql: tuple[str, ...] = ()
 
     @property

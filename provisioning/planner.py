@@ -77,8 +77,9 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         seen_servers.add(target.server.key)
         kind = target.binding_kind
         binding = _binding_of(identity, kind)
+        object_id = identity.principal_id or None if identity is not None else None
         if state.principal is None:
-            steps.append(CreatePrincipal(target.name, name, binding, kind))
+            steps.append(CreatePrincipal(target.name, name, binding, kind, object_id))
             recreated.add(target.server.key)
         elif binding is None or state.principal.binding != binding:
             if state.principal.binding is None:
@@ -86,7 +87,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
                     f"{target.name}: a database principal named {name!r} exists but is not bound to any "
                     "Entra identity; it was not made by this provisioner, so it is left alone"
                 )
-            steps.append(RebindPrincipal(target.name, name, state.principal.binding, binding, kind))
+            steps.append(RebindPrincipal(target.name, name, state.principal.binding, binding, kind, object_id))
             recreated.add(target.server.key)
 
     for connection in desired.connections:
@@ -163,6 +164,7 @@ def desired_settings(desired: Desired, observed: Observed) -> dict[str, str]:
                 engine=target.engine,
                 target=target.name,
                 fqdn=observed.servers[target.server.key].fqdn,
+                port=observed.servers[target.server.key].port,
                 database=target.database,
                 principal=principal_name(desired.request.app, target.engine),
                 tls=target.tls,

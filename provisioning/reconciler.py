@@ -412,9 +412,10 @@ def missing_admin_message(server: ServerInfo, function_object_id: str, catalog: 
             f"{lead}; its administrator is {current}, and this server takes only one, which is never replaced: "
             f"add the function's identity to that group and name it as admin_group in the catalog"
         )
-    command = (
-        "az sql server ad-admin create"
-        if rid.full_type == "microsoft.sql/servers"
-        else ("az mysql flexible-server ad-admin create")
+    arguments = f"{where} --display-name {name} --object-id {object_id}"
+    if rid.full_type == "microsoft.sql/servers":
+        return f"{lead}; an owner of the server can set it: az sql server ad-admin create {arguments}"
+    return (
+        f"{lead}; an owner of the server can set it: az mysql flexible-server ad-admin create {arguments} "
+        "--identity <the server's user-assigned identity, which needs Microsoft Graph read rights>"
     )
-    return f"{lead}; an owner of the server can set it: {command} {where} --display-name {name} --object-id {object_id}"

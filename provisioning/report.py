@@ -43,6 +43,8 @@ def to_document(report: AuditReport) -> dict[str, Any]:
             }
             for audit in report.apps
         ],
+        "orphans": [{"kind": d.kind.value, "target": d.target, "detail": d.detail} for d in report.orphans],
+        "catalog_queries": report.catalog_queries,
     }
 
 
@@ -63,6 +65,10 @@ def to_markdown(report: AuditReport) -> str:
     kinds = {k: n for k, n in report.drift_by_kind().items() if n}
     if kinds:
         lines += ["| drift | count |", "|---|---|"] + [f"| {k} | {n} |" for k, n in sorted(kinds.items())] + [""]
+    if report.orphans:
+        lines += ["## Orphan principals", ""]
+        lines += [f"- **{d.target}**: {d.detail}" for d in report.orphans]
+        lines.append("")
     for audit in report.apps:
         if audit.status == "clean":
             continue
@@ -97,6 +103,12 @@ def to_html(report: AuditReport) -> str:
             f"<tr class='{audit.status}'><td title='{e(audit.app.id)}'>{e(audit.app.display_name)}</td>"
             f"<td>{e(audit.status)}</td><td><ul>{details}</ul></td></tr>"
         )
+    orphan_rows = "".join(f"<tr><td>{e(d.target or '')}</td><td>{e(d.detail)}</td></tr>" for d in report.orphans)
+    orphan_section = (
+        f"<h2>Orphan principals</h2><table><tr><th>target</th><th>principal</th></tr>{orphan_rows}</table>"
+        if report.orphans
+        else ""
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Passwordless connections audit</title>
 <style>
@@ -114,6 +126,7 @@ ul{{margin:0;padding-left:1rem}}
 <div class="cards">{cards}</div>
 <h2>Drift by kind</h2>
 <table><tr><th>kind</th><th>count</th><th>what to do</th></tr>{kind_rows or "<tr><td colspan=3>none</td></tr>"}</table>
+{orphan_section}
 <h2>Apps</h2>
 <table><tr><th>app</th><th>status</th><th>drift</th></tr>{"".join(app_rows)}</table>
 </body></html>

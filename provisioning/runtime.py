@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from provisioning.azure.audit_store import AuditStore
 from provisioning.azure.credentials import DATABASE_SCOPES, default_credential
 from provisioning.azure.discovery import Discovery
 from provisioning.azure.identities import Identities
@@ -28,6 +29,7 @@ class Runtime:
     discovery: Discovery
     runs: RunRecords
     outcomes: Outcomes
+    audit_store: AuditStore
 
 
 def build_runtime(config: Config) -> Runtime:
@@ -65,7 +67,7 @@ def build_runtime(config: Config) -> Runtime:
     )
     runs = RunRecords(credential, config)
     outcomes = Outcomes(runs, OutcomeEvents(credential, config))
-    return Runtime(config, reconciler, Discovery(credential, config), runs, outcomes)
+    return Runtime(config, reconciler, Discovery(credential, config), runs, outcomes, AuditStore(credential, config))
 
 
 @lru_cache(maxsize=1)

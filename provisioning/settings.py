@@ -25,6 +25,7 @@ class Connection:
     client: ClientType
     first_of_engine: bool
     user_assigned_client_id: str | None = None
+    port: int | None = None  # the server's own port when it has one (MySQL's databasePort)
 
 
 def settings_for(connection: Connection) -> dict[str, str]:
@@ -44,7 +45,7 @@ def settings_for(connection: Connection) -> dict[str, str]:
 
 
 def _values(c: Connection) -> dict[str, str]:
-    port = str(PORT[c.engine])
+    port = str(c.port or PORT[c.engine])
     tls_on = c.tls is TlsMode.REQUIRE
     client = ClientType.PYTHON if c.client is ClientType.GO else c.client
     if c.engine is Engine.SQL:

@@ -13,6 +13,7 @@ to a private copy of the dialect (the shared one is untouched); the rest of the 
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from sqlfluff.core import FluffConfig, Linter
 from sqlfluff.core.dialects import Dialect, load_raw_dialect
@@ -25,21 +26,25 @@ BRACKETED = r"\[(?:[^\]]|\]\])*\]"
 class CreateUserWithTypeSegment(dialect_tsql.CreateUserStatementSegment):
     """sqlfluff's CREATE USER, or the Entra form ``CREATE USER [n] WITH SID = 0x.., TYPE = E|X``."""
 
-    match_grammar = OneOf(
-        Sequence(
-            "CREATE",
-            "USER",
-            Ref("RoleReferenceSegment"),
-            "WITH",
-            "SID",
-            Ref("EqualsSegment"),
-            Ref("HexadecimalLiteralSegment"),
-            Ref("CommaSegment"),
-            "TYPE",
-            Ref("EqualsSegment"),
-            OneOf(StringParser("E", KeywordSegment, type="keyword"), StringParser("X", KeywordSegment, type="keyword")),
-        ),
-        dialect_tsql.CreateUserStatementSegment.match_grammar,
+    match_grammar = Sequence(
+        OneOf(
+            Sequence(
+                "CREATE",
+                "USER",
+                Ref("RoleReferenceSegment"),
+                "WITH",
+                "SID",
+                Ref("EqualsSegment"),
+                Ref("HexadecimalLiteralSegment"),
+                Ref("CommaSegment"),
+                "TYPE",
+                Ref("EqualsSegment"),
+                OneOf(
+                    StringParser("E", KeywordSegment, type="keyword"), StringParser("X", KeywordSegment, type="keyword")
+                ),
+            ),
+            dialect_tsql.CreateUserStatementSegment.match_grammar,
+        )
     )
 
 
@@ -65,7 +70,7 @@ def _dialect() -> Dialect:
 
 
 def _linter(*, placeholders: bool) -> Linter:
-    configs: dict[str, dict[str, object]] = {"core": {"dialect": "tsql"}}
+    configs: dict[str, Any] = {"core": {"dialect": "tsql"}}
     if placeholders:  # catalog reads bind their values as qmark parameters
         configs["core"]["templater"] = "placeholder"
         configs["templater"] = {"placeholder": {"param_style": "question_mark"}}

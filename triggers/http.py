@@ -12,13 +12,14 @@ from typing import Any
 import azure.functions as func
 
 from provisioning.audit import drift_of, drift_of_error
+from provisioning.azure.audit_store import REPORTS
 from provisioning.errors import AdminMissing, InvalidRequest, PolicyViolation, ProvisioningError
 from provisioning.observability import configure_logging, correlated
 from provisioning.reconciler import Mode
 from provisioning.requests import request_from_body
 from provisioning.resource_ids import parse_app_id
 from provisioning.runtime import Runtime, shared_runtime
-from triggers.audit_run import AUDIT_QUEUE, REPORTS
+from triggers.audit_run import AUDIT_QUEUE
 from triggers.caller import PRINCIPAL_HEADER, missing_role
 from triggers.openapi import openapi_document
 from triggers.problems import problem, problem_for

@@ -1,4 +1,5 @@
-"""Queue: audits asked for through POST /api/audit run here, off the HTTP request."""
+"""Queues: audits asked for through POST /api/audit start here, and every audit part runs here,
+spread over as many instances as the queue's length calls for."""
 
 from __future__ import annotations
 
@@ -8,29 +9,27 @@ import azure.functions as func
 
 from provisioning.observability import configure_logging, correlated
 from provisioning.runtime import shared_runtime
-from triggers.audit_run import AUDIT_QUEUE, REPORTS, run_audit
+from triggers.audit_run import AUDIT_QUEUE, PARTS_QUEUE, audit_one_part, start_audit
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
-@blueprint.function_name("queue_audit")
+@blueprint.function_name("queue_start_audit")
 @blueprint.queue_trigger(arg_name="message", queue_name=AUDIT_QUEUE, connection="AzureWebJobsStorage")
-@blueprint.blob_output(arg_name="report_json", path=f"{REPORTS}/latest.json", connection="AzureWebJobsStorage")
-@blueprint.blob_output(arg_name="report_md", path=f"{REPORTS}/latest.md", connection="AzureWebJobsStorage")
-@blueprint.blob_output(arg_name="report_html", path=f"{REPORTS}/latest.html", connection="AzureWebJobsStorage")
-def queue_audit(
-    message: func.QueueMessage, report_json: func.Out[str], report_md: func.Out[str], report_html: func.Out[str]
-) -> None:
+@blueprint.queue_output(arg_name="parts", queue_name=PARTS_QUEUE, connection="AzureWebJobsStorage")
+def queue_start_audit(message: func.QueueMessage, parts: func.Out[list[str]]) -> None:
     configure_logging()
     try:
         correlation_id = str(json.loads(message.get_body()).get("correlation_id") or message.id)
     except (ValueError, AttributeError):
         correlation_id = str(message.id)
     with correlated(correlation_id):
-        run_audit(
-            shared_runtime(),
-            correlation_id=correlation_id,
-            report_json=report_json,
-            report_md=report_md,
-            report_html=report_html,
-        )
+        start_audit(shared_runtime(), correlation_id=correlation_id, parts=parts)
+
+
+@blueprint.function_name("queue_audit_part")
+@blueprint.queue_trigger(arg_name="message", queue_name=PARTS_QUEUE, connection="AzureWebJobsStorage")
+def queue_audit_part(message: func.QueueMessage) -> None:
+    configure_logging()
+    with correlated(str(message.id)):
+        audit_one_part(shared_runtime(), message.get_body().decode())

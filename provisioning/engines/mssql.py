@@ -7,10 +7,11 @@ database, so every statement runs there.
 
 Verified facts this module relies on (Microsoft's own documentation):
 
-- ``CREATE USER (Transact-SQL)``, "create a contained database user from a Microsoft Entra
-  principal without validation": a service principal's user is ``WITH SID = <client (application)
-  id as varbinary(16)>, TYPE = E`` (a group's is ``TYPE = X`` with its object id). No directory
-  lookup happens, so the server needs no Microsoft Graph permission.
+- "Managed identities in Microsoft Entra for Azure SQL" (permissions section): in Azure SQL Database
+  ``CREATE USER <name> WITH SID = <sid>, TYPE = { E | X }`` creates an Entra user "without
+  validation", so the server needs no Microsoft Graph permission. ``CREATE USER (Transact-SQL)``,
+  "create a contained database user from a Microsoft Entra principal without validation": for a
+  service principal the SID is its client (application) id as ``varbinary(16)``, ``TYPE = E``.
 - ``Constants (Transact-SQL)``: ``'6F9619FF-8B86-D011-B42D-00C04FC964FF'`` and
   ``0xff19966f868b11d0b42d00c04fc964ff`` are the same uniqueidentifier: the first three fields are
   little-endian, which is Python's ``uuid.UUID(...).bytes_le``.
@@ -275,13 +276,11 @@ class SqlSession:
 
 def step_statements(step: DatabaseStep, target: Target, *, preview: bool) -> list[str]:
     """Statements for one plan step. DROP USER takes the user's grants and memberships with it."""
-    if isinstance(step, CreatePrincipal):
-        return [create_user(step.principal, step.binding, target.sql_binding, preview=preview)]
-    if isinstance(step, RebindPrincipal):
-        return [
-            drop_user(step.principal),
-            create_user(step.principal, step.binding, target.sql_binding, preview=preview),
-        ]
+    if isinstance(step, CreatePrincipal | RebindPrincipal):
+        # The SID form is made from the client id (the binding); the other form from the object id.
+        source = step.binding if target.sql_binding is SqlBinding.SID else step.object_id
+        create = create_user(step.principal, source, target.sql_binding, preview=preview)
+        return [drop_user(step.principal), create] if isinstance(step, RebindPrincipal) else [create]
     if isinstance(step, DropPrincipal):
         return [drop_user(step.principal)]
     if isinstance(step, GrantPrivileges):

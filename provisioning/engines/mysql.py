@@ -6,8 +6,8 @@ MySQL: the principal's privileges on ``db``.*, read from ``information_schema.SC
 and changed with GRANT and REVOKE.
 
 MySQL DDL is not transactional: each statement commits on its own. The planner puts grants before
-revokes, so an apply cut short leaves the app with at least the access of the profile it is moving
-to, never less than either profile gives.
+revokes, so an apply cut short leaves the old and new privileges together, never less than the new
+profile needs; the next reconcile revokes the rest.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ AZURE_ONLY_READ_BINDINGS = "SELECT User, plugin, authentication_string FROM mysq
 SNAPSHOT_ALL = (
     "SELECT GRANTEE, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES WHERE TABLE_SCHEMA = %s"
 )
+USERS_TABLE = "mysql.user"  # how catalog query counts name the server-wide user list
 GRANT_OPTION = "GRANT OPTION"
 # Keywords cannot be bound, so only these ever reach SQL text, in this order: every database-level
 # privilege MySQL 8 and MariaDB report, so that excess ones found in scope can be revoked too.
@@ -93,6 +94,7 @@ class MysqlSession:
         self._connections: dict[tuple[str, TlsMode], Any] = {}
         self.catalog_queries: dict[str, int] = defaultdict(int)
         self.writes = 0
+        self._all_users: list[Any] | None = None
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self, database: str, tls: TlsMode) -> Any:
@@ -148,17 +150,20 @@ class MysqlSession:
         if row is None:
             return None
         name, plugin, authentication = row
-        return PrincipalState(name=str(name), binding=_client_id(plugin, authentication))
+        return PrincipalState(name=str(name), binding=bound_client_id(plugin, authentication))
 
     def snapshot(self, target: Target) -> DatabaseSnapshot:
         """Every ``'name'@'%'`` user and its privileges on ``db``.*: two queries whatever their number."""
         conn = self._connect(target.database, target.tls)
         with _database_errors(f"read every principal of {target.database}"), conn.cursor() as cur:
-            cur.execute(AZURE_ONLY_READ_BINDINGS)
-            users = cur.fetchall()
+            if self._all_users is None:  # users are server-wide: read once however many databases
+                cur.execute(AZURE_ONLY_READ_BINDINGS)
+                self._all_users = list(cur.fetchall())
+                self.catalog_queries[USERS_TABLE] += 1
             cur.execute(SNAPSHOT_ALL, (_schema_pattern(target.database),))
             rows = cur.fetchall()
-        self.catalog_queries[target.database] += 2
+        self.catalog_queries[target.database] += 1
+        users = self._all_users
         held: dict[str, set[Grant]] = defaultdict(set)
         for grantee, privilege, grantable in rows:
             name = _user_of(str(grantee))
@@ -168,7 +173,7 @@ class MysqlSession:
             if grantable == "YES":
                 held[name].add(Grant("database", (target.database,), GRANT_OPTION))
         return DatabaseSnapshot(
-            principals={str(name): _client_id(plugin, authentication) for name, plugin, authentication in users},
+            principals={str(name): bound_client_id(plugin, authentication) for name, plugin, authentication in users},
             grants={name: frozenset(grants) for name, grants in held.items()},
             objects={},
         )
@@ -248,7 +253,7 @@ def _grantee(principal: str) -> str:
     return "'" + principal + "'@'" + HOST + "'"
 
 
-def _client_id(plugin: Any, authentication: Any) -> str | None:
+def bound_client_id(plugin: Any, authentication: Any) -> str | None:
     """The client id an Entra user is bound to; None for a user that is not an app's."""
     if plugin != AAD_PLUGIN or not isinstance(authentication, str):
         return None

@@ -101,6 +101,7 @@ class PostgresSession:
         self._token = token
         self._connections: dict[tuple[str, TlsMode], pg_connection] = {}
         self._observed: dict[str, DatabaseState] = {}
+        self._all_bindings: dict[str, str | None] | None = None
         self.catalog_queries: dict[str, int] = defaultdict(int)
         self.writes = 0
 
@@ -168,13 +169,19 @@ class PostgresSession:
         )
 
     def _read_bindings(self, principal: str | None, tls: TlsMode) -> dict[str, str | None]:
+        """Bindings are server-wide: a snapshot of several databases of one server reads them once."""
+        if principal is None and self._all_bindings is not None:
+            return self._all_bindings
         conn = self._connect(ADMIN_DATABASE, tls)
         with _database_errors("read Entra bindings"), conn.cursor() as cur:
             cur.execute(AZURE_ONLY_READ_BINDINGS, {"principal": principal})
             rows = cur.fetchall()
         conn.rollback()
         self.catalog_queries[ADMIN_DATABASE] += 1
-        return {name: str(object_id).lower() if object_id else None for name, object_id in rows}
+        bindings = {name: str(object_id).lower() if object_id else None for name, object_id in rows}
+        if principal is None:
+            self._all_bindings = bindings
+        return bindings
 
     # -- render and apply --------------------------------------------------------------------
     def render(self, step: DatabaseStep, target: Target) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""The timer function as the host would run it: discovery, read-only audit, three report blobs."""
+"""The audit as the host runs it: the timer discovers and queues parts, workers audit the parts, the
+last one writes the three report blobs. Read-only throughout."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
+from azure.storage.blob import BlobServiceClient
 
+from provisioning.azure.audit_store import REPORTS
 from provisioning.runtime import shared_runtime
 from tests.estates import APPS_GROUP, SUBSCRIPTION
 from tests.functions_index import user_function
@@ -17,21 +20,35 @@ from tests.functions_index import user_function
 pytestmark = pytest.mark.integration
 
 
-class Blob(func.Out[str]):
-    """What the host's blob output binding receives."""
+class Messages(func.Out[list[str]]):
+    """What the host's queue output binding receives: one message per item."""
 
     def __init__(self) -> None:
-        self.value: str | None = None
+        self.value: list[str] = []
 
-    def set(self, val: str) -> None:
+    def set(self, val: list[str]) -> None:
         self.value = val
 
-    def get(self) -> str:
-        assert self.value is not None
+    def get(self) -> list[str]:
         return self.value
 
 
-def test_timer_audit_reports_every_tagged_app_without_writing(emulator: Any, product_environment: Any) -> None:
+def report(name: str, connection: str) -> str:
+    blob = BlobServiceClient.from_connection_string(connection).get_blob_client(REPORTS, name)
+    return blob.download_blob().readall().decode()
+
+
+def run_audit_through_queues(start: Any, *args: Any) -> list[str]:
+    parts = Messages()
+    start(*args, parts)
+    for index, text in enumerate(parts.get()):
+        user_function("queue_audit_part")(func.QueueMessage(id=f"part-{index}", body=text.encode()))
+    return parts.get()
+
+
+def test_timer_audit_reports_every_tagged_app_without_writing(
+    emulator: Any, product_environment: dict[str, str]
+) -> None:
     shared_runtime.cache_clear()
     tagged = emulator.create_site(
         SUBSCRIPTION, APPS_GROUP, f"timer-{uuid.uuid4().hex[:8]}", tags={"passwordless": "orders:reader"}
@@ -40,19 +57,33 @@ def test_timer_audit_reports_every_tagged_app_without_writing(emulator: Any, pro
         SUBSCRIPTION, APPS_GROUP, f"broken-{uuid.uuid4().hex[:8]}", tags={"passwordless": "orders"}
     )
     untagged = emulator.create_site(SUBSCRIPTION, APPS_GROUP, f"plain-{uuid.uuid4().hex[:8]}")
-    blobs = {name: Blob() for name in ("report_json", "report_md", "report_html")}
     emulator.clear_requests()
 
-    user_function("timer_audit")(TimerRequest(past_due=False), **blobs)
+    parts = run_audit_through_queues(user_function("timer_audit"), TimerRequest(past_due=False))
     shared_runtime.cache_clear()
 
-    writes = [r for r in emulator.requests if r.method in ("PUT", "PATCH", "DELETE")]
-    assert writes == []
-    report = json.loads(blobs["report_json"].get())
-    by_app = {entry["app"].lower(): entry for entry in report["apps"]}
+    assert len(parts) >= 2  # apps of different servers (and invalid requests) go in different parts
+    assert [r for r in emulator.requests if r.method in ("PUT", "PATCH", "DELETE")] == []
+    connection = product_environment["AzureWebJobsStorage"]
+    document = json.loads(report("latest.json", connection))
+    by_app = {entry["app"].lower(): entry for entry in document["apps"]}
     assert untagged.lower() not in by_app
     assert {d["kind"] for d in by_app[tagged.lower()]["drift"]} >= {"identity-disabled", "principal-missing"}
     assert [d["kind"] for d in by_app[broken.lower()]["drift"]] == ["request-invalid"]
     assert "entry 1 'orders'" in by_app[broken.lower()]["drift"][0]["detail"]
-    assert "Passwordless connections audit" in blobs["report_md"].get()
-    assert blobs["report_html"].get().startswith("<!doctype html>")
+    assert "Passwordless connections audit" in report("latest.md", connection)
+    assert report("latest.html", connection).startswith("<!doctype html>")
+    drift_events = [e for e in emulator.published_events if e["subject"] == tagged]
+    assert drift_events and drift_events[-1]["eventType"] == "Passwordless.DriftDetected"
+
+
+def test_catalog_queries_stay_within_three_per_database(emulator: Any, product_environment: dict[str, str]) -> None:
+    shared_runtime.cache_clear()
+    for _ in range(5):
+        emulator.create_site(
+            SUBSCRIPTION, APPS_GROUP, f"many-{uuid.uuid4().hex[:8]}", tags={"passwordless": "orders:reader"}
+        )
+    run_audit_through_queues(user_function("timer_audit"), TimerRequest(past_due=False))
+    document = json.loads(report("latest.json", product_environment["AzureWebJobsStorage"]))
+    shared_runtime.cache_clear()
+    assert document["catalog_queries"] and max(document["catalog_queries"].values()) <= 3

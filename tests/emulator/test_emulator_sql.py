@@ -127,7 +127,7 @@ def test_databases_include_master_as_azure_lists_it(sql: SqlManagementClient) ->
 def test_a_missing_server(sql: SqlManagementClient) -> None:
     with pytest.raises(ResourceNotFoundError) as raised:
         sql.servers.get("rg-data", "sql-missing")
-    assert raised.value.error.code == "ResourceNotFound"
+    assert raised.value.error is not None and raised.value.error.code == "ResourceNotFound"
 
 
 def test_a_server_may_have_no_admin_and_keeps_an_explicit_fqdn() -> None:

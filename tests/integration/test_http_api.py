@@ -144,18 +144,19 @@ def test_failed_apply_is_recorded_and_announced(emulator: Any, call: Any) -> Non
     assert mine[0]["data"]["error"] == "PolicyViolation"
 
 
-def test_audit_is_queued_then_run_by_the_worker_and_served_by_accept(emulator: Any, call: Any) -> None:
-    from azure.functions.timer import TimerRequest  # noqa: F401 - the same blobs the timer writes
+def test_audit_is_queued_then_run_by_the_workers_and_served_by_accept(
+    emulator: Any, call: Any, product_environment: dict[str, str]
+) -> None:
+    from azure.storage.blob import BlobServiceClient
 
-    class Box(func.Out[str]):
+    class Box(func.Out[Any]):
         def __init__(self) -> None:
-            self.value: str | None = None
+            self.value: Any = None
 
-        def set(self, val: str) -> None:
+        def set(self, val: Any) -> None:
             self.value = val
 
-        def get(self) -> str:
-            assert self.value is not None
+        def get(self) -> Any:
             return self.value
 
     queue = Box()
@@ -164,11 +165,19 @@ def test_audit_is_queued_then_run_by_the_worker_and_served_by_accept(emulator: A
     request = func.HttpRequest(method="POST", url="/api/audit", body=b"", headers={"X-MS-CLIENT-PRINCIPAL": APPLY_ROLE})
     accepted = user_function("http_start_audit")(request, queue)
     assert accepted.status_code == 202
-    message = func.QueueMessage(id="m1", body=queue.get().encode())
-    blobs = {name: Box() for name in ("report_json", "report_md", "report_html")}
-    user_function("queue_audit")(message, **blobs)
+    parts = Box()
+    user_function("queue_start_audit")(func.QueueMessage(id="m1", body=queue.get().encode()), parts)
+    for index, text in enumerate(parts.get()):
+        user_function("queue_audit_part")(func.QueueMessage(id=f"p{index}", body=text.encode()))
+    service = BlobServiceClient.from_connection_string(product_environment["AzureWebJobsStorage"])
+    contents = {
+        f"report_{kind}": service.get_blob_client("passwordless-reports", f"latest.{kind}")
+        .download_blob()
+        .readall()
+        .decode()
+        for kind in ("json", "md", "html")
+    }
     latest = user_function("http_latest_audit")
-    contents = {name: box.get() for name, box in blobs.items()}
     for accept, mimetype in (
         ("text/html", "text/html"),
         ("text/markdown", "text/markdown"),

@@ -15,7 +15,7 @@ import pytest
 from emulator.mysql_local import RootLogin, root_connection
 from provisioning.engines.mysql import AZURE_ONLY_READ_BINDING, MysqlSession
 from provisioning.errors import PermanentError, TransientError
-from provisioning.models import Engine, ServerInfo, TlsMode
+from provisioning.models import Engine, Grant, ServerInfo, TlsMode
 from provisioning.plan import (
     CreatePrincipal,
     EnableSystemIdentity,
@@ -48,9 +48,10 @@ def pattern(database: str) -> str:
     return database.replace("_", "\\_")
 
 
-def users() -> set[tuple[str, str]]:
+def users(token: str) -> set[tuple[str, str]]:
+    """The accounts whose name carries ``token``: other test sessions may share the server."""
     with root_connection(root=ROOT) as conn, conn.cursor() as cur:
-        cur.execute("SELECT User, Host FROM mysql.user")
+        cur.execute("SELECT User, Host FROM mysql.user WHERE LOCATE(%s, User) > 0", (token,))
         return {(str(user), str(host)) for user, host in cur.fetchall()}
 
 
@@ -216,8 +217,8 @@ def test_noop_reconcile_writes_nothing_and_reads_the_catalog_at_most_twice(
 def test_hostile_site_names_give_exactly_one_user(
     emulator: Any, runtime: Any, mysql_connect: Any, local_mysql: dict[str, Any], hostile: str
 ) -> None:
-    before = users()
-    app = new_app(emulator, "orders-mysql:reader", name=hostile + uuid.uuid4().hex[:4])
+    token = uuid.uuid4().hex[:6]
+    app = new_app(emulator, "orders-mysql:reader", name=token + hostile)  # a mangled name would keep the token
     runtime.reconciler.reconcile_app(app)
 
     name = principal_name(app, Engine.MYSQL)
@@ -225,7 +226,7 @@ def test_hostile_site_names_give_exactly_one_user(
         assert len(name) == 32 and name.startswith(app.site[:20]) and name != app.site
     else:
         assert name == app.site
-    assert users() - before == {(name, "%")} and before <= users()
+    assert users(token) == {(name, "%")}
     database = local_mysql["databases"][0]
     assert grants_of(name) == {("global", "*", "USAGE"), ("database", pattern(database), "SELECT")}
     with mysql_connect(name) as conn, conn.cursor() as cur:  # the name ran as no SQL: canary is still there
@@ -278,3 +279,25 @@ def test_tls_is_insisted_on_and_login_errors_are_permanent_without_the_token(
 
     with pytest.raises(TransientError):
         MysqlSession(dataclasses.replace(server, port=1), admin, lambda: token).observe(target, "x")
+
+
+def test_one_snapshot_shows_every_app_user_with_its_binding_and_grants(
+    emulator: Any, runtime: Any, mysql_proxy: Any, local_mysql: dict[str, Any], estate: dict[str, Any]
+) -> None:
+    reader, writer = new_app(emulator, "orders-mysql:reader"), new_app(emulator, "orders-mysql:writer")
+    for app in (reader, writer):
+        runtime.reconciler.reconcile_app(app)
+    target = runtime.reconciler.catalog.targets["orders-mysql"]
+    server = ServerInfo(parse_resource_id(mysql_server_id(estate)), "127.0.0.1", (), port=mysql_proxy.port)
+    session = MysqlSession(server, local_mysql["administrator"]["login"], lambda: "token")
+    try:
+        snapshot = session.snapshot(target)
+    finally:
+        session.close()
+
+    database = local_mysql["databases"][0]
+    for app, privileges in ((reader, {"SELECT"}), (writer, {"SELECT", "INSERT", "UPDATE", "DELETE"})):
+        name = principal_name(app, Engine.MYSQL)
+        assert snapshot.principals[name] == emulator.identity_of(app.id)[1].lower()
+        assert snapshot.grants[name] == {Grant("database", (database,), p) for p in privileges}
+    assert session.catalog_queries == {database: 1, "mysql.user": 1}  # users are read once per server

@@ -18,7 +18,7 @@ from provisioning.azure.webapps import WebApps
 from provisioning.catalog import catalog_from_document
 from provisioning.config import Config
 from provisioning.engines.mssql import SNAPSHOT, SqlSession, connection_string
-from provisioning.errors import ConvergenceError, TransientError
+from provisioning.errors import TransientError
 from provisioning.models import Engine, Grant, ServerInfo, TlsMode
 from provisioning.plan import (
     CreatePrincipal,
@@ -251,12 +251,6 @@ def test_plan_mode_runs_no_tsql(emulator: Any, reconciler: Reconciler, database:
     assert database.writes() == [] and database.databases["sales"].users == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConvergenceError,
-    reason="Azure stores the client id as the SID of a user created WITH OBJECT_ID, but the planner compares "
-    "the observed binding with the object id for sql_binding: object_id (Target.binding_kind)",
-)
 def test_the_object_id_form_converges(emulator: Any, sql_environment: Config, estate: dict[str, Any]) -> None:
     app = new_app(emulator, "sales:reader")
     document = build_catalog(estate)

@@ -31,7 +31,8 @@ def test_every_function_is_indexed_with_its_bindings() -> None:
         "http_latest_audit",
         "http_openapi",
         "timer_audit",
-        "queue_audit",
+        "queue_start_audit",
+        "queue_audit_part",
     }
     assert bindings(functions["eventgrid_reconcile_site"])["event"]["type"] == "eventGridTrigger"
     routes = {
@@ -51,19 +52,18 @@ def test_every_function_is_indexed_with_its_bindings() -> None:
             methods,
         )
     assert bindings(functions["http_start_audit"])["queue"]["queueName"] == "passwordless-audit"
-    queue = bindings(functions["queue_audit"])
-    assert (queue["message"]["type"], queue["message"]["queueName"]) == ("queueTrigger", "passwordless-audit")
     latest = bindings(functions["http_latest_audit"])
     assert {latest[n]["direction"] for n in ("report_json", "report_md", "report_html")} == {"IN"}
     timer = bindings(functions["timer_audit"])
     assert timer["timer"]["type"] == "timerTrigger"
     assert timer["timer"]["schedule"] == "%PASSWORDLESS_AUDIT_SCHEDULE%"
     assert timer["timer"]["runOnStartup"] is False
-    assert {timer[n]["path"] for n in ("report_json", "report_md", "report_html")} == {
-        "passwordless-reports/latest.json",
-        "passwordless-reports/latest.md",
-        "passwordless-reports/latest.html",
-    }
+    assert (timer["parts"]["type"], timer["parts"]["queueName"]) == ("queue", "passwordless-audit-parts")
+    start = bindings(functions["queue_start_audit"])
+    assert (start["message"]["type"], start["message"]["queueName"]) == ("queueTrigger", "passwordless-audit")
+    assert start["parts"]["queueName"] == "passwordless-audit-parts"
+    part = bindings(functions["queue_audit_part"])["message"]
+    assert (part["type"], part["queueName"]) == ("queueTrigger", "passwordless-audit-parts")
 
 
 def test_host_json_pins_the_extension_bundle() -> None:

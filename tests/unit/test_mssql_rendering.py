@@ -97,7 +97,7 @@ CASES: list[tuple[str, DatabaseStep, Target, tuple[str, ...]]] = [
     ("create-sid", CreatePrincipal("sales", "shop-web", CLIENT_ID, BindingKind.CLIENT_ID), target(), (CREATE_SID,)),
     (
         "create-object-id",
-        CreatePrincipal("sales", "shop-web", OBJECT_ID.upper(), BindingKind.OBJECT_ID),
+        CreatePrincipal("sales", "shop-web", CLIENT_ID, BindingKind.CLIENT_ID, object_id=OBJECT_ID.upper()),
         target(binding=SqlBinding.OBJECT_ID),
         (CREATE_OID,),
     ),
@@ -109,7 +109,7 @@ CASES: list[tuple[str, DatabaseStep, Target, tuple[str, ...]]] = [
     ),
     (
         "rebind-object-id",
-        RebindPrincipal("sales", "shop-web", OLD_CLIENT_ID, OBJECT_ID, BindingKind.OBJECT_ID),
+        RebindPrincipal("sales", "shop-web", OLD_CLIENT_ID, CLIENT_ID, BindingKind.CLIENT_ID, object_id=OBJECT_ID),
         target(binding=SqlBinding.OBJECT_ID),
         ("DROP USER [shop-web]", CREATE_OID),
     ),
@@ -221,10 +221,10 @@ def test_string_literals_double_quotes() -> None:
 
 def test_an_object_id_is_normalised_and_must_be_a_guid() -> None:
     oid_target = target(binding=SqlBinding.OBJECT_ID)
-    step = CreatePrincipal("sales", "shop-web", "{" + OBJECT_ID.upper() + "}", BindingKind.OBJECT_ID)
+    step = CreatePrincipal("sales", "shop-web", CLIENT_ID, BindingKind.CLIENT_ID, "{" + OBJECT_ID.upper() + "}")
     assert session().render(step, oid_target) == (CREATE_OID,)
     with pytest.raises(PermanentError, match="not an Entra id"):
-        session().render(CreatePrincipal("sales", "x", "x' OR 1=1 --", BindingKind.OBJECT_ID), oid_target)
+        session().render(CreatePrincipal("sales", "x", CLIENT_ID, BindingKind.CLIENT_ID, "x' OR 1=1 --"), oid_target)
 
 
 def test_a_preview_shows_a_placeholder_and_apply_refuses_it() -> None:
@@ -293,12 +293,16 @@ def test_the_token_is_utf16le_behind_its_length() -> None:
 
 def test_the_production_factory_passes_the_token_as_a_preconnect_attribute(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, dict[str, Any]]] = []
-    stub = types.ModuleType("pyodbc")
-    stub.connect = lambda connection_string, **kwargs: calls.append((connection_string, kwargs)) or "conn"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pyodbc", stub)
+    opened = FakeSqlServer(["sales"]).connect("Database=sales")
+
+    def connect(connection_string: str, **kwargs: Any) -> Any:
+        calls.append((connection_string, kwargs))
+        return opened
+
+    monkeypatch.setitem(sys.modules, "pyodbc", types.SimpleNamespace(connect=connect))
     text = connection_string("h", "sales", TlsMode.REQUIRE)
 
-    assert odbc_connect(lambda: "eyJ-token")(text) == "conn"
+    assert odbc_connect(lambda: "eyJ-token")(text) is opened
 
     assert calls == [
         (text, {"attrs_before": {1256: access_token_attribute("eyJ-token")}, "autocommit": False, "timeout": 30})

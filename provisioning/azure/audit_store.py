@@ -1,0 +1,65 @@
+"""Where a spread-out audit keeps its parts and its reports: the function's own blob storage."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from provisioning.audit import AuditReport
+from provisioning.azure.storage import blob_service
+from provisioning.config import Config
+from provisioning.report import to_html, to_json, to_markdown
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+REPORTS = "passwordless-reports"
+PARTS = "passwordless-audit-parts"
+
+
+class AuditStore:
+    def __init__(self, credential: TokenCredential, config: Config) -> None:
+        self._credential = credential
+        self._config = config
+        self._containers: dict[str, Any] = {}
+
+    def put_part(self, run: str, index: int, text: str) -> int:
+        """Store one part; return how many parts of the run are stored now."""
+        parts = self._container(PARTS)
+        parts.upload_blob(f"{run}/part-{index:05d}.json", text.encode(), overwrite=True)
+        return sum(1 for _ in parts.list_blobs(name_starts_with=f"{run}/part-"))
+
+    def claim_aggregation(self, run: str) -> bool:
+        """Exactly one worker wins the right to write the run's report (create-if-absent)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self._container(PARTS).upload_blob(f"{run}/aggregated", b"", overwrite=False)
+        except ResourceExistsError:
+            return False
+        return True
+
+    def read_parts(self, run: str) -> list[str]:
+        parts = self._container(PARTS)
+        names = sorted(b.name for b in parts.list_blobs(name_starts_with=f"{run}/part-"))
+        return [parts.download_blob(name).readall().decode() for name in names]
+
+    def write_reports(self, report: AuditReport) -> None:
+        """``latest.json``, ``latest.md`` and ``latest.html``: what GET /api/audit/latest serves."""
+        reports = self._container(REPORTS)
+        for name, text in (
+            ("latest.json", to_json(report)),
+            ("latest.md", to_markdown(report)),
+            ("latest.html", to_html(report)),
+        ):
+            reports.upload_blob(name, text.encode(), overwrite=True)
+
+    def _container(self, name: str) -> Any:
+        if name not in self._containers:
+            from azure.core.exceptions import ResourceExistsError
+
+            container = blob_service(self._config, self._credential).get_container_client(name)
+            with contextlib.suppress(ResourceExistsError):
+                container.create_container()
+            self._containers[name] = container
+        return self._containers[name]
