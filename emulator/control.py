@@ -109,6 +109,13 @@ class ControlSurface:
                 site.user_identities.append(identity.id)
             self._events.emit(self._actor("PATCH", site.id), site.id, operation_name(site, "write"))
 
+    def detach_user_identity(self, resource_id: str, identity_id: str) -> None:
+        """Detach a user-assigned identity by hand (the others stay attached)."""
+        with self._estate.lock:
+            site = self._estate.find(self._estate.sites, resource_id)
+            site.user_identities = [rid for rid in site.user_identities if key(rid) != key(identity_id)]
+            self._events.emit(self._actor("PATCH", site.id), site.id, operation_name(site, "write"))
+
     def disable_system_identity(self, resource_id: str) -> None:
         self._replace_system_identity(resource_id, None)
 

@@ -11,7 +11,10 @@ from enum import Enum
 from provisioning.errors import AdminMissing, InvalidRequest, NotFound, PolicyViolation, ProvisioningError
 from provisioning.models import Grant, SiteState
 from provisioning.plan import (
+    IDENTITY_STEPS,
+    AttachUserIdentity,
     CreatePrincipal,
+    CreateUserIdentity,
     EnableSystemIdentity,
     GrantPrivileges,
     Plan,
@@ -89,16 +92,28 @@ class AuditReport:
 
 
 def drift_of(plan: Plan) -> tuple[Drift, ...]:
-    """Each planned step is a difference between desired and observed; name its kind."""
+    """Each planned step is a difference between desired and observed; name its kind.
+
+    Only causes are reported, not their consequences: an identity switched off also forces a rebind
+    (its new id is not known yet), and a principal created or rebound needs every grant again; those
+    follow-on steps are not separate drift.
+    """
+    identity_changes = any(isinstance(step, IDENTITY_STEPS) for step in plan.steps)
+    recreated = {step.target for step in plan.steps if isinstance(step, CreatePrincipal | RebindPrincipal)}
     found: list[Drift] = []
     for step in plan.steps:
         if isinstance(step, EnableSystemIdentity):
             found.append(Drift(DriftKind.IDENTITY_DISABLED, step.description))
+        elif isinstance(step, AttachUserIdentity | CreateUserIdentity):
+            found.append(Drift(DriftKind.IDENTITY_DETACHED, step.description))
         elif isinstance(step, CreatePrincipal):
             found.append(Drift(DriftKind.PRINCIPAL_MISSING, step.description, step.target))
         elif isinstance(step, RebindPrincipal):
-            found.append(Drift(DriftKind.PRINCIPAL_STALE_BINDING, step.description, step.target))
+            if not identity_changes:
+                found.append(Drift(DriftKind.PRINCIPAL_STALE_BINDING, step.description, step.target))
         elif isinstance(step, GrantPrivileges):
+            if step.target in recreated:
+                continue
             found += [Drift(DriftKind.PRIVILEGE_MISSING, _grant_text(g), step.target) for g in step.grants]
         elif isinstance(step, RevokePrivileges):
             found += [Drift(DriftKind.PRIVILEGE_EXCESS, _grant_text(g), step.target) for g in step.grants]

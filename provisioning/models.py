@@ -209,8 +209,9 @@ class DatabaseState:
 @dataclass(frozen=True)
 class DatabaseSnapshot:
     """Every principal of one target database in one read, so an audit costs a query per database,
-    not per app. ``owners`` maps each in-scope object to its owner: an object a principal owns is its
-    own, neither expected to be granted to it nor counted as excess."""
+    not per app. Each object carries its owner: only objects of the owner role (``default_owner``,
+    whose default privileges are managed too) are in the managed scope. Objects another role made (a
+    ``ddl`` app's own tables) are that role's business: neither granted nor revoked."""
 
     principals: dict[str, str | None]  # name -> Entra binding (None: a role not bound to an identity)
     grants: dict[str, frozenset[Grant]]  # principal name -> grants in scope
@@ -218,12 +219,15 @@ class DatabaseSnapshot:
     default_owner: str | None = None
 
     def state_of(self, principal: str) -> DatabaseState:
-        owned = {name for names in self.objects.values() for name, owner in names if owner == principal}
+        def managed(owner: str) -> bool:
+            return owner == self.default_owner if self.default_owner is not None else owner != principal
+
+        outside = {name for names in self.objects.values() for name, owner in names if not managed(owner)}
         return DatabaseState(
             principal=PrincipalState(principal, self.principals[principal]) if principal in self.principals else None,
-            grants=frozenset(g for g in self.grants.get(principal, frozenset()) if g.object_name not in owned),
+            grants=frozenset(g for g in self.grants.get(principal, frozenset()) if g.object_name not in outside),
             objects={
-                kind: tuple(sorted(name for name, owner in names if owner != principal))
+                kind: tuple(sorted(name for name, owner in names if managed(owner)))
                 for kind, names in self.objects.items()
             },
             default_owner=self.default_owner,

@@ -64,7 +64,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     """Ordered steps: identity, then principals, then grants (before revokes), then settings."""
     app = desired.request.app
     steps: list[Step] = list(_plan_identity(desired, observed))
-    identity = identity_ids(desired, observed.site)
+    identity = identity_ids(desired, observed)
 
     recreated: set[str] = set()
     seen_servers: set[str] = set()
@@ -109,18 +109,21 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     return Plan(app, tuple(steps))
 
 
-def identity_ids(desired: Desired, site: SiteState) -> UserAssignedIdentity | None:
-    """Object and client id of the identity the request uses; None until it is on and attached.
+def identity_ids(desired: Desired, observed: Observed) -> UserAssignedIdentity | None:
+    """Object and client id of the identity the request uses; None while they cannot be known.
 
-    A system identity's client id may be "" when no engine binds to it (it is then never read).
+    A user-assigned identity's ids come from the identity itself, attached or not yet. A system
+    identity's client id may be "" when no engine binds to it (it is then never read).
     """
-    spec = desired.request.identity
+    spec, site = desired.request.identity, observed.site
     if spec.kind is IdentityKind.SYSTEM:
         if site.system_principal_id is None:
             return None
         return UserAssignedIdentity(site.system_principal_id, site.system_client_id or "")
     identity_id = spec.resource_id_for(desired.request.app)
-    return site.attached(identity_id) if identity_id else None
+    if identity_id is None:
+        return None
+    return site.attached(identity_id) or observed.user_identities.get(identity_id.lower())
 
 
 def _binding_of(identity: UserAssignedIdentity | None, kind: BindingKind) -> str | None:
@@ -152,7 +155,7 @@ def _plan_identity(desired: Desired, observed: Observed) -> list[Step]:
 
 def desired_settings(desired: Desired, observed: Observed) -> dict[str, str]:
     client = desired.request.client or infer_client(observed.site.linux_fx_version)
-    identity = identity_ids(desired, observed.site)
+    identity = identity_ids(desired, observed)
     user_assigned = desired.request.identity.kind is not IdentityKind.SYSTEM
     client_id = identity.client_id if identity is not None and user_assigned else None
     settings: dict[str, str] = {}

@@ -58,7 +58,20 @@ def build_estate(run_id: str, *, mysql_port: int = 3306) -> dict[str, Any]:
                                     }
                                 ],
                                 "databases": [f"orders_{run_id}", f"ledger_{run_id}"],
-                            }
+                            },
+                            {  # a server whose Entra admin is someone else: the admin check must refuse it
+                                "name": f"pg-foreign-{run_id}",
+                                "fqdn": "127.0.0.1",
+                                "port": 5432,
+                                "administrators": [
+                                    {
+                                        "object_id": "0dd00000-0000-4000-8000-00000000f0e1",
+                                        "principal_name": f"someone-else-{run_id}",
+                                        "principal_type": "User",
+                                    }
+                                ],
+                                "databases": [f"foreign_{run_id}"],
+                            },
                         ],
                         "mysql_servers": [
                             {
@@ -133,6 +146,15 @@ def build_catalog(estate: dict[str, Any]) -> dict[str, Any]:
                 "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
                 "tls": "disable",
                 "on_remove": "revoke",
+            },
+            {
+                "name": "foreign",
+                "engine": "postgres",
+                "server": server_id(estate).replace("pg-orders-", "pg-foreign-"),
+                "database": estate["subscriptions"][0]["resource_groups"][1]["postgres_servers"][1]["databases"][0],
+                "roles": ["reader"],
+                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+                "tls": "disable",
             },
             {
                 "name": "orders-mysql",
