@@ -23,7 +23,12 @@ $(CHECKOV_STAMP): infra/requirements-checkov.txt
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-install: $(STAMP) node_modules/.package-lock.json
+# Headless Chromium renders the HTML report in a test (Debian's package; installing needs root).
+/usr/bin/chromium:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+install: $(STAMP) node_modules/.package-lock.json /usr/bin/chromium
 
 services:
 	bash .ci/services

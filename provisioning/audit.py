@@ -27,8 +27,10 @@ from provisioning.principal_names import principal_name
 from provisioning.reconciler import Mode, Reconciler, Sessions
 from provisioning.requests import request_from_tags
 from provisioning.resource_ids import AppRef
+from provisioning.settings import MANAGED_KEYS_SETTING, REQUEST_SETTING
 
 log = logging.getLogger(__name__)
+BOOKKEEPING = frozenset({MANAGED_KEYS_SETTING, REQUEST_SETTING})
 
 
 class DriftKind(str, Enum):
@@ -119,6 +121,8 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
             found += [Drift(DriftKind.PRIVILEGE_EXCESS, _grant_text(g), step.target) for g in step.grants]
         elif isinstance(step, SetAppSettings):
             for key, _ in step.set:
+                if key in BOOKKEEPING:
+                    continue  # our own record of what we manage: not something the app reads
                 kind = DriftKind.SETTING_MISSING if key in step.absent else DriftKind.SETTING_CHANGED
                 found.append(Drift(kind, f"app setting {key}"))
             found += [

@@ -121,7 +121,7 @@ tr.drifted td:first-child{{border-left:4px solid #e69b00}} tr.error td:first-chi
 ul{{margin:0;padding-left:1rem}}
 </style></head><body>
 <h1>Passwordless connections audit</h1>
-<p>{len(report.apps)} app(s) audited, finished {e(report.finished.isoformat())}.
+<p>{len(report.apps)} app(s) audited, finished {e(f"{report.finished:%Y-%m-%d %H:%M:%S} UTC")}.
 {"Remediation was on." if report.remediate else "Read-only: nothing was changed."}</p>
 <div class="cards">{cards}</div>
 <h2>Drift by kind</h2>
