@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from emulator import Emulator
+from emulator.azurite import running_azurite
 from emulator.postgres_local import owner_connection, prepare_postgres, reset_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
-AZURITE = ROOT / "node_modules" / ".bin" / "azurite"
-AZURITE_PORTS = (10000, 10001, 10002)
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 FUNCTION_OBJECT_ID = "5f0c1a7e-0000-4000-8000-00000000f001"
 
@@ -34,68 +30,69 @@ class World:
     run_id: str
 
     def server_id(self, index: int) -> str:
-        return (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-data/providers/Microsoft.DBforPostgreSQL"
-                f"/flexibleServers/pg-{self.run_id}-{index:02d}")
+        return (
+            f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-data/providers/Microsoft.DBforPostgreSQL"
+            f"/flexibleServers/pg-{self.run_id}-{index:02d}"
+        )
 
 
 def estate(run_id: str, servers: int) -> dict[str, Any]:
     admin = f"bench-func-{run_id}"
     return {
         "tenant_id": "11111111-1111-1111-1111-111111111111",
-        "function_identity": {"name": admin, "object_id": FUNCTION_OBJECT_ID,
-                              "client_id": "5f0c1a7e-0000-4000-8000-00000000c001"},
-        "subscriptions": [{"id": SUBSCRIPTION, "resource_groups": [
-            {"name": "rg-apps", "location": "westeurope", "sites": []},
-            {"name": "rg-data", "location": "westeurope", "postgres_servers": [
-                {"name": f"pg-{run_id}-{i:02d}", "fqdn": "127.0.0.1", "port": 5432,
-                 "administrators": [{"object_id": FUNCTION_OBJECT_ID, "principal_name": admin,
-                                     "principal_type": "ServicePrincipal"}],
-                 "databases": [f"bench_{run_id}_{i:02d}"]}
-                for i in range(servers)
-            ]},
-        ]}],
+        "function_identity": {
+            "name": admin,
+            "object_id": FUNCTION_OBJECT_ID,
+            "client_id": "5f0c1a7e-0000-4000-8000-00000000c001",
+        },
+        "subscriptions": [
+            {
+                "id": SUBSCRIPTION,
+                "resource_groups": [
+                    {"name": "rg-apps", "location": "westeurope", "sites": []},
+                    {
+                        "name": "rg-data",
+                        "location": "westeurope",
+                        "postgres_servers": [
+                            {
+                                "name": f"pg-{run_id}-{i:02d}",
+                                "fqdn": "127.0.0.1",
+                                "port": 5432,
+                                "administrators": [
+                                    {
+                                        "object_id": FUNCTION_OBJECT_ID,
+                                        "principal_name": admin,
+                                        "principal_type": "ServicePrincipal",
+                                    }
+                                ],
+                                "databases": [f"bench_{run_id}_{i:02d}"],
+                            }
+                            for i in range(servers)
+                        ],
+                    },
+                ],
+            }
+        ],
     }
 
 
 def catalog(world_estate: dict[str, Any], run_id: str) -> dict[str, Any]:
     servers = world_estate["subscriptions"][0]["resource_groups"][1]["postgres_servers"]
-    return {"targets": [
-        {"name": f"db{i:02d}", "engine": "postgres",
-         "server": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-data/providers/Microsoft.DBforPostgreSQL"
-                   f"/flexibleServers/{server['name']}",
-         "database": server["databases"][0], "roles": ["reader", "writer"],
-         "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-apps"], "tls": "disable"}
-        for i, server in enumerate(servers)
-    ]}
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-@contextmanager
-def azurite() -> Iterator[None]:
-    """Azurite on its default ports, started if it is not already running."""
-    if all(_listening(p) for p in AZURITE_PORTS):
-        yield
-        return
-    location = tempfile.mkdtemp(prefix="bench-azurite-")
-    process = subprocess.Popen(
-        [str(AZURITE), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location", location],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not all(_listening(p) for p in AZURITE_PORTS):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("Azurite did not start")
-        time.sleep(0.2)
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    return {
+        "targets": [
+            {
+                "name": f"db{i:02d}",
+                "engine": "postgres",
+                "server": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-data/providers/Microsoft.DBforPostgreSQL"
+                f"/flexibleServers/{server['name']}",
+                "database": server["databases"][0],
+                "roles": ["reader", "writer"],
+                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-apps"],
+                "tls": "disable",
+            }
+            for i, server in enumerate(servers)
+        ]
+    }
 
 
 @contextmanager
@@ -112,15 +109,17 @@ def world(*, servers: int = 1, latency_s: float = 0.0, throttle: bool = True) ->
     documents = catalog(seeded, run_id)
     (state / "catalog.json").write_text(json.dumps(documents), encoding="utf-8")
     saved = dict(os.environ)
-    with azurite():
+    with running_azurite():
         emulator = Emulator.start(seeded, state_dir=state / "emulator", latency_s=latency_s, throttle=throttle)
         os.environ.update(emulator.environment())
-        os.environ.update({
-            "PASSWORDLESS_CATALOG": str(state / "catalog.json"),
-            "PASSWORDLESS_FUNCTION_OBJECT_ID": FUNCTION_OBJECT_ID,
-            "PASSWORDLESS_SUBSCRIPTIONS": SUBSCRIPTION,
-            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-        })
+        os.environ.update(
+            {
+                "PASSWORDLESS_CATALOG": str(state / "catalog.json"),
+                "PASSWORDLESS_FUNCTION_OBJECT_ID": FUNCTION_OBJECT_ID,
+                "PASSWORDLESS_SUBSCRIPTIONS": SUBSCRIPTION,
+                "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+            }
+        )
         try:
             yield World(emulator, seeded, documents, run_id)
         finally:
@@ -132,8 +131,7 @@ def world(*, servers: int = 1, latency_s: float = 0.0, throttle: bool = True) ->
 
 def arm_calls(emulator: Emulator) -> list[Any]:
     """Requests to ARM itself: no token requests, no outcome events, no throttled attempts."""
-    return [r for r in emulator.requests
-            if r.kind != "token" and not r.path.startswith("/topics/") and r.status != 429]
+    return [r for r in emulator.requests if r.kind != "token" and not r.path.startswith("/topics/") and r.status != 429]
 
 
 def is_write(request: Any) -> bool:

@@ -21,6 +21,7 @@ import psycopg2
 import yaml
 from psycopg2 import errors, sql
 
+from emulator.azurite import running_azurite
 from emulator.instance import Emulator
 from emulator.postgres_local import owner_connection, prepare_postgres, reset_postgres
 
@@ -57,25 +58,32 @@ def local_world(estate: dict[str, Any]) -> Iterator[Emulator]:
         cur.execute("CREATE TABLE orders (id serial PRIMARY KEY, item text NOT NULL, placed timestamptz DEFAULT now())")
         cur.execute("INSERT INTO orders (item) VALUES ('espresso'), ('croissant')")
     shutil.rmtree(STATE, ignore_errors=True)
-    emulator = Emulator.start(estate, state_dir=STATE / "emulator")
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+    with running_azurite() as storage:
+        emulator = Emulator.start(estate, state_dir=STATE / "emulator")
+        os.environ["AzureWebJobsStorage"] = storage  # noqa: SIM112 - the Functions host's own name
+        try:
+            yield emulator
+        finally:
+            emulator.stop()
 
 
 def main() -> int:
     estate = yaml.safe_load(ESTATE.read_text(encoding="utf-8"))
     with local_world(estate) as emulator:
         os.environ.update(emulator.environment())
-        os.environ.update({
-            "PASSWORDLESS_CATALOG": str(CATALOG),
-            "PASSWORDLESS_FUNCTION_OBJECT_ID": estate["function_identity"]["object_id"],
-            "PASSWORDLESS_SUBSCRIPTIONS": SUBSCRIPTION,
-            "PASSWORDLESS_APPLY_ROLE": "",  # the demo has no App Service Authentication in front
-        })
-        say("Local Azure emulator", f"ARM endpoint {emulator.arm_endpoint} (HTTPS, CA {emulator.ca_bundle})",
-            "PostgreSQL flexible server pg-orders -> the local PostgreSQL, database 'orders'")
+        os.environ.update(
+            {
+                "PASSWORDLESS_CATALOG": str(CATALOG),
+                "PASSWORDLESS_FUNCTION_OBJECT_ID": estate["function_identity"]["object_id"],
+                "PASSWORDLESS_SUBSCRIPTIONS": SUBSCRIPTION,
+                "PASSWORDLESS_APPLY_ROLE": "",  # the demo has no App Service Authentication in front
+            }
+        )
+        say(
+            "Local Azure emulator",
+            f"ARM endpoint {emulator.arm_endpoint} (HTTPS, CA {emulator.ca_bundle})",
+            "PostgreSQL flexible server pg-orders -> the local PostgreSQL, database 'orders'",
+        )
         try:
             run(emulator)
         except DemoFailed as exc:
@@ -97,11 +105,19 @@ def run(emulator: Emulator) -> None:
     from provisioning.resource_ids import parse_app_id
     from provisioning.runtime import shared_runtime
 
-    site_id = emulator.create_site(SUBSCRIPTION, "rg-apps", APP_NAME, tags={"passwordless": "orders:writer"},
-                                   app_settings={"WEBSITES_PORT": "8000"})
+    site_id = emulator.create_site(
+        SUBSCRIPTION,
+        "rg-apps",
+        APP_NAME,
+        tags={"passwordless": "orders:writer"},
+        app_settings={"WEBSITES_PORT": "8000"},
+    )
     (event,) = [e for e in emulator.events if e["subject"].lower() == site_id.lower()]
-    say("1. A platform user creates a tagged web app; Azure emits", f"{event['eventType']}  {event['subject']}",
-        "tag passwordless = orders:writer")
+    say(
+        "1. A platform user creates a tagged web app; Azure emits",
+        f"{event['eventType']}  {event['subject']}",
+        "tag passwordless = orders:writer",
+    )
 
     app = parse_app_id(site_id)
     runtime = shared_runtime()
@@ -112,8 +128,13 @@ def run(emulator: Emulator) -> None:
 
     handler = {f.get_function_name(): f for f in function_app.app.get_functions()}["eventgrid_reconcile_site"]
     delivered = func.EventGridEvent(
-        id=event["id"], data=event["data"], topic=event["topic"], subject=event["subject"],
-        event_type=event["eventType"], event_time=datetime.now(UTC), data_version=event["dataVersion"],
+        id=event["id"],
+        data=event["data"],
+        topic=event["topic"],
+        subject=event["subject"],
+        event_type=event["eventType"],
+        event_time=datetime.now(UTC),
+        data_version=event["dataVersion"],
     )
     emulator.clear_requests()
     handler.get_user_function()(delivered)
@@ -121,10 +142,13 @@ def run(emulator: Emulator) -> None:
     after = runtime.reconciler.reconcile_app(app, Mode.PLAN)
     check(after is not None and after.plan.empty, "after the event the plan must be empty")
     settings = emulator.app_settings(site_id)
-    say("3. Event delivered to eventgrid_reconcile_site: converged", f"{len(calls)} ARM requests:",
+    say(
+        "3. Event delivered to eventgrid_reconcile_site: converged",
+        f"{len(calls)} ARM requests:",
         *[f"  {c}" for c in calls],
         f"app settings now: {sorted(settings)}",
-        f"AZURE_POSTGRESQL_CONNECTIONSTRING = {settings.get('AZURE_POSTGRESQL_CONNECTIONSTRING')}")
+        f"AZURE_POSTGRESQL_CONNECTIONSTRING = {settings.get('AZURE_POSTGRESQL_CONNECTIONSTRING')}",
+    )
     check(settings.get("WEBSITES_PORT") == "8000", "an unrelated app setting was lost")
 
     principal = principal_name(app, Engine.POSTGRES)
@@ -140,25 +164,36 @@ def run(emulator: Emulator) -> None:
             refused = f"refused ({exc.pgcode}: {str(exc).splitlines()[0]})"
             conn.rollback()
     check(user == principal and refused.startswith("refused"), "the principal's rights are not as planned")
-    say("4. Logged in with the app's own connection setting",
+    say(
+        "4. Logged in with the app's own connection setting",
         f"current_user = {user}; SELECT saw {rows} rows; INSERT returned id {inserted}",
-        f"CREATE TABLE {refused}")
+        f"CREATE TABLE {refused}",
+    )
 
     server = {"fqdn": "127.0.0.1", "port": 5432}
     with owner_connection(server, "orders") as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("REVOKE INSERT ON orders FROM {}").format(sql.Identifier(principal)))
     emulator.set_app_setting(site_id, "AZURE_POSTGRESQL_CONNECTIONSTRING", None)
-    say("5. Drift injected by hand", f"REVOKE INSERT ON orders FROM \"{principal}\"",
-        "app setting AZURE_POSTGRESQL_CONNECTIONSTRING deleted")
+    say(
+        "5. Drift injected by hand",
+        f'REVOKE INSERT ON orders FROM "{principal}"',
+        "app setting AZURE_POSTGRESQL_CONNECTIONSTRING deleted",
+    )
 
     report = audit(runtime.reconciler, runtime.discovery.list_tagged_apps())
     paths = write_reports(report, STATE / "reports")
     mine = next(a for a in report.apps if a.app.key == app.key)
     kinds = sorted(d.kind.value for d in mine.drift)
-    say("6. Drift audit over every tagged app (Resource Graph discovery, read-only)",
-        *[f"{a.status:<9} {a.app.display_name}: {', '.join(sorted({d.kind.value for d in a.drift})) or '-'}"
-          for a in report.apps],
-        f"HTML report: {paths['html']}", f"JSON report: {paths['json']}", f"Markdown:    {paths['markdown']}")
+    say(
+        "6. Drift audit over every tagged app (Resource Graph discovery, read-only)",
+        *[
+            f"{a.status:<9} {a.app.display_name}: {', '.join(sorted({d.kind.value for d in a.drift})) or '-'}"
+            for a in report.apps
+        ],
+        f"HTML report: {paths['html']}",
+        f"JSON report: {paths['json']}",
+        f"Markdown:    {paths['markdown']}",
+    )
     check(kinds == ["privilege-missing", "setting-missing"], f"the audit found {kinds} on {APP_NAME}")
 
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,46 +41,19 @@ def postgres_problem() -> str | None:
     return None
 
 
-AZURITE = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "azurite"
-AZURITE_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def azurite() -> Iterator[str]:
     """Azurite on its default ports (so ``UseDevelopmentStorage=true`` reaches it); reused if running."""
-    if all(listening(port) for port in AZURITE_PORTS.values()):
-        yield "UseDevelopmentStorage=true"
-        return
-    require(None if AZURITE.exists() else f"Azurite is not installed at {AZURITE} (run `npm ci`)")
-    location = tmp_path_factory.mktemp("azurite")
-    process = subprocess.Popen(
-        [
-            str(AZURITE),
-            "--silent",
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-            "--location",
-            str(location),
-            *(f"--{kind}Port={port}" for kind, port in AZURITE_PORTS.items()),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not all(listening(port) for port in AZURITE_PORTS.values()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            require("Azurite did not start")
-        time.sleep(0.2)
-    yield "UseDevelopmentStorage=true"
-    process.terminate()
-    process.wait(timeout=10)
+    from emulator.azurite import AzuriteUnavailable, running_azurite
+
+    try:
+        context = running_azurite()
+        connection = context.__enter__()
+    except AzuriteUnavailable as exc:
+        require(str(exc))
+        raise
+    yield connection
+    context.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")

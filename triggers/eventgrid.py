@@ -45,10 +45,10 @@ def handle_event(payload: Mapping[str, Any], runtime: Runtime) -> str:
         log.info("event %s ignored: %s", seen.event_id, seen.reason)
         return "ignored"
     reconciler, outcomes = runtime.reconciler, runtime.outcomes
-    if reconciler.already_handled(seen.app, seen.event_id, seen.event_time):
-        log.info("event %s: %s was reconciled after this event happened; nothing to do", seen.event_id, seen.app.id)
-        return "already-reconciled"
     try:
+        if reconciler.already_handled(seen.app, seen.event_id, seen.event_time):
+            log.info("event %s: %s was reconciled after this event happened", seen.event_id, seen.app.id)
+            return "already-reconciled"
         result: ReconcileResult | None
         if seen.deleted:
             result = reconciler.remove_app(seen.app, cause=seen.event_id)

@@ -32,8 +32,8 @@ class ClientsBySubscription:
 
 
 @contextmanager
-def arm_errors(action: str) -> Iterator[None]:
-    """Translate azure-core errors into the core's tree, keeping the cause chained."""
+def azure_errors(action: str) -> Iterator[None]:
+    """Translate azure-core errors (ARM's, and Storage's) into the core's tree, keeping the cause."""
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from provisioning.azure.arm import arm_errors, client_options
+from provisioning.azure.arm import azure_errors, client_options
 from provisioning.config import Config
 from provisioning.models import SiteState, UserAssignedIdentity
 from provisioning.resource_ids import parse_app_id
@@ -49,7 +49,7 @@ class Discovery:
                 query=query,
                 options=QueryRequestOptions(top=PAGE_SIZE, skip_token=skip_token, result_format="objectArray"),
             )
-            with arm_errors("query Azure Resource Graph for tagged apps"):
+            with azure_errors("query Azure Resource Graph for tagged apps"):
                 page = client.resources(request)
             for row in page.data or []:
                 yield site_from_row(row)

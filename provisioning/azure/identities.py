@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from provisioning.azure.arm import ClientsBySubscription, arm_errors, client_options
+from provisioning.azure.arm import ClientsBySubscription, azure_errors, client_options
 from provisioning.config import Config
 from provisioning.errors import NotFound
 from provisioning.models import UserAssignedIdentity
@@ -25,7 +25,7 @@ class Identities:
 
     def get_system_client_id(self, app: AppRef) -> str:
         """``{app}/providers/Microsoft.ManagedIdentity/identities/default`` carries the client id."""
-        with arm_errors(f"read the system identity of {app.id}"):
+        with azure_errors(f"read the system identity of {app.id}"):
             identity = self._clients.get(app.subscription).system_assigned_identities.get_by_scope(scope=app.id)
         return str(identity.client_id).lower()
 
@@ -34,7 +34,7 @@ class Identities:
         rid = parse_resource_id(identity_id, field="identity")
         client = self._clients.get(rid.subscription)
         try:
-            with arm_errors(f"read user-assigned identity {identity_id}"):
+            with azure_errors(f"read user-assigned identity {identity_id}"):
                 found = client.user_assigned_identities.get(rid.resource_group, rid.names[0])
         except NotFound:
             return None
@@ -46,7 +46,7 @@ class Identities:
 
         rid = parse_resource_id(identity_id, field="identity")
         client = self._clients.get(rid.subscription)
-        with arm_errors(f"create user-assigned identity {identity_id}"):
+        with azure_errors(f"create user-assigned identity {identity_id}"):
             created = client.user_assigned_identities.create_or_update(
                 rid.resource_group, rid.names[0], Identity(location=location)
             )

@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from provisioning.azure.arm import azure_errors
 from provisioning.azure.storage import blob_service
 from provisioning.config import Config
 from provisioning.errors import LockBusy, TransientError
@@ -41,35 +42,39 @@ class AppLocks:
         """Wait (bounded) for the app's lease; ``LockBusy`` when another holder keeps it too long.
 
         On success the blob remembers when this reconcile began and what caused it (an event id)."""
-        from azure.core.exceptions import HttpResponseError
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-        blob = self._blob(app)
+        with azure_errors(f"prepare the lock of {app.id}"):
+            blob = self._blob(app)
         deadline = time.monotonic() + self._wait_seconds
         while True:
             try:
                 lease = blob.acquire_lease(lease_duration=LEASE_SECONDS)
                 break
-            except HttpResponseError as exc:
-                if exc.status_code != 409:
-                    raise TransientError(f"lock for {app.id}: storage answered {exc.status_code}") from exc
+            except (HttpResponseError, ServiceRequestError) as exc:
+                if getattr(exc, "status_code", None) != 409:
+                    raise TransientError(f"lock for {app.id}: storage failed ({type(exc).__name__})") from exc
                 if time.monotonic() >= deadline:
                     raise LockBusy(f"another reconcile of {app.id} holds its lock", retry_after=10) from exc
                 time.sleep(POLL_SECONDS)
         started = datetime.now(UTC)
         try:
             yield
-            metadata = blob.get_blob_properties().metadata or {}
-            causes = ([cause] if cause else []) + metadata.get(CAUSES, "").split()
-            blob.set_blob_metadata(
-                {RECONCILED_AT: started.isoformat(), CAUSES: " ".join(causes[:REMEMBERED_CAUSES])}, lease=lease
-            )
+            with azure_errors(f"record the reconcile of {app.id}"):
+                metadata = blob.get_blob_properties().metadata or {}
+                causes = ([cause] if cause else []) + metadata.get(CAUSES, "").split()
+                blob.set_blob_metadata(
+                    {RECONCILED_AT: started.isoformat(), CAUSES: " ".join(causes[:REMEMBERED_CAUSES])}, lease=lease
+                )
         finally:
-            lease.release()
+            with azure_errors(f"release the lock of {app.id}"):  # unreleased, it lapses in a minute
+                lease.release()
 
     def already_handled(self, app: AppRef, cause: str, moment: datetime | None) -> bool:
         """True when this very event was reconciled already (Event Grid delivers at least once), or a
         reconcile began after the event happened and finished, so it read state that already held it."""
-        metadata = self._blob(app).get_blob_properties().metadata or {}
+        with azure_errors(f"read the lock of {app.id}"):
+            metadata = self._blob(app).get_blob_properties().metadata or {}
         if cause in metadata.get(CAUSES, "").split():
             return True
         value = metadata.get(RECONCILED_AT)

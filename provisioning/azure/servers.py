@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from provisioning.azure.arm import arm_errors, client_options
+from provisioning.azure.arm import azure_errors, client_options
 from provisioning.config import Config
 from provisioning.models import Administrator, Engine, ServerInfo
 from provisioning.resource_ids import ResourceId
@@ -48,7 +48,7 @@ class Servers:
 
         client: Any = PostgreSQLManagementClient(self._credential, server.subscription, **client_options(self._config))
         name = server.names[0]
-        with arm_errors(f"read PostgreSQL server {server.id}"):
+        with azure_errors(f"read PostgreSQL server {server.id}"):
             found = client.servers.get(server.resource_group, name)
             admins = list(client.administrators_microsoft_entra.list_by_server(server.resource_group, name))
         return ServerInfo(
@@ -66,7 +66,7 @@ class Servers:
 
         client: Any = SqlManagementClient(self._credential, server.subscription, **client_options(self._config))
         name = server.names[0]
-        with arm_errors(f"read Azure SQL server {server.id}"):
+        with azure_errors(f"read Azure SQL server {server.id}"):
             found = client.servers.get(server.resource_group, name)
             admins = list(client.server_azure_ad_administrators.list_by_server(server.resource_group, name))
         return ServerInfo(
@@ -82,7 +82,7 @@ class Servers:
 
         client: Any = MySQLManagementClient(self._credential, server.subscription, **client_options(self._config))
         name = server.names[0]
-        with arm_errors(f"read MySQL server {server.id}"):
+        with azure_errors(f"read MySQL server {server.id}"):
             found = client.servers.get(server.resource_group, name)
             admins = list(client.azure_ad_administrators.list_by_server(server.resource_group, name))
         return ServerInfo(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from provisioning.azure.arm import ClientsBySubscription, arm_errors, client_options
+from provisioning.azure.arm import ClientsBySubscription, azure_errors, client_options
 from provisioning.config import Config
 from provisioning.errors import TransientError
 from provisioning.models import SiteState, UserAssignedIdentity
@@ -32,7 +32,7 @@ class WebApps:
     def get_site(self, app: AppRef) -> SiteState:
         """The site (or slot) and its app settings: two ARM reads."""
         client = self._client(app.subscription).web_apps
-        with arm_errors(f"read {app.id}"):
+        with azure_errors(f"read {app.id}"):
             site = (
                 client.get_slot(app.resource_group, app.site, app.slot)
                 if app.slot
@@ -43,7 +43,7 @@ class WebApps:
     def list_settings(self, app: AppRef) -> dict[str, str]:
         """POST ``config/appsettings/list``: ARM charges it to the write bucket, so spend it with care."""
         client = self._client(app.subscription).web_apps
-        with arm_errors(f"read the app settings of {app.id}"):
+        with azure_errors(f"read the app settings of {app.id}"):
             if app.slot:
                 settings = client.list_application_settings_slot(app.resource_group, app.site, app.slot)
             else:
@@ -64,7 +64,7 @@ class WebApps:
         )
         app = site.app
         client = self._client(app.subscription).web_apps
-        with arm_errors(f"set the identities of {app.id}"):
+        with azure_errors(f"set the identities of {app.id}"):
             if app.slot:
                 patched = client.update_slot(
                     app.resource_group, app.site, app.slot, SitePatchResource(identity=identity)
@@ -83,7 +83,7 @@ class WebApps:
         merged = {k: v for k, v in current.items() if k not in step.remove}
         merged.update(dict(step.set))
         client = self._client(app.subscription).web_apps
-        with arm_errors(f"write the app settings of {app.id}"):
+        with azure_errors(f"write the app settings of {app.id}"):
             if app.slot:
                 client.update_application_settings_slot(
                     app.resource_group, app.site, app.slot, StringDictionary(properties=merged)
