@@ -145,28 +145,6 @@ def drift_of_error(error: ProvisioningError) -> Drift | None:
     return next((Drift(kind, str(error)) for cls, kind in kinds if isinstance(error, cls)), None)
 
 
-def audit_app(reconciler: Reconciler, app: AppRef, *, remediate: bool = False) -> AppAudit:
-    """Plan one app; permanent problems become drift kinds, never an aborted audit."""
-    try:
-        result = reconciler.reconcile_app(app, Mode.PLAN)
-        if result is None:
-            return AppAudit(app, error="the app lost its request tag during the audit")
-        drift = drift_of(result.plan)
-        if remediate and drift:
-            reconciler.reconcile_app(app, Mode.APPLY)
-            return AppAudit(app, drift, remediated=True)
-        return AppAudit(app, drift)
-    except (InvalidRequest, PolicyViolation, AdminMissing) as exc:
-        found = drift_of_error(exc)
-        assert found is not None
-        return AppAudit(app, (found,))
-    except NotFound as exc:
-        return AppAudit(app, error=f"app disappeared during the audit: {exc}")
-    except ProvisioningError as exc:
-        log.warning("audit of %s failed: %s", app.id, exc)
-        return AppAudit(app, error=str(exc))
-
-
 @dataclass(frozen=True)
 class AuditPart:
     """What one worker found for its share of the apps; parts combine into one report."""

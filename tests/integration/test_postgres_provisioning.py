@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 from psycopg2 import errors
 
-from provisioning.audit import DriftKind, audit_app
+from provisioning.audit import DriftKind, audit
 from provisioning.models import Engine
 from provisioning.plan import CreatePrincipal, EnableSystemIdentity, GrantPrivileges, RebindPrincipal, SetAppSettings
 from provisioning.principal_names import principal_name
@@ -174,7 +174,7 @@ def test_revoked_grant_is_found_by_the_audit(emulator: Any, runtime: Any, local_
         cur.execute(
             sql.SQL("REVOKE INSERT ON orders FROM {}").format(sql.Identifier(principal_name(app, Engine.POSTGRES)))
         )
-    found = audit_app(runtime.reconciler, app)
+    (found,) = audit(runtime.reconciler, [s for s in runtime.discovery.list_tagged_apps() if s.app.key == app.key]).apps
     assert [d.kind for d in found.drift] == [DriftKind.PRIVILEGE_MISSING]
     assert found.drift[0].detail == "INSERT on table public.orders"
 
