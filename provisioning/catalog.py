@@ -76,7 +76,7 @@ def catalog_from_document(document: Any) -> Catalog:
         raise InvalidRequest("catalog: the document must be a mapping with 'targets'", field="catalog")
     unknown = set(document) - {"targets", "profiles", "admin_group"}
     if unknown:
-        raise InvalidRequest(f"catalog: unknown top-level field(s) {sorted(unknown)}", field="catalog")
+        raise InvalidRequest(f"catalog: unknown top-level field(s) {sorted(map(str, unknown))}", field="catalog")
     profiles = dict(BUILTIN_PROFILES)
     profiles.update(_profiles(document.get("profiles") or {}))
     raw_targets = document.get("targets")
@@ -130,7 +130,7 @@ def _target(raw: Any, index: int, profiles: dict[str, RoleProfile]) -> Target:
         raise InvalidRequest(f"{where}: a mapping is required", field=where)
     unknown = set(raw) - TARGET_FIELDS
     if unknown:
-        raise InvalidRequest(f"{where}: unknown field(s) {sorted(unknown)}", field=where)
+        raise InvalidRequest(f"{where}: unknown field(s) {sorted(map(str, unknown))}", field=where)
 
     def text(key: str) -> str:
         value = raw.get(key)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from provisioning.errors import InvalidRequest
 
@@ -41,7 +40,9 @@ class ResourceId:
 
 def parse_resource_id(value: str, *, field: str = "resource id") -> ResourceId:
     """Parse ``/subscriptions/../resourceGroups/../providers/NS/type/name[/type/name..]``."""
-    segments = [unquote(s) for s in value.strip().strip("/").split("/")]
+    # ARM ids are not percent-encoded, and a segment with blanks at its ends names nothing: taken as
+    # they are, the canonical id written back parses to the same resource.
+    segments = value.strip().strip("/").split("/")
     lowered = [s.lower() for s in segments]
     if (
         len(segments) < 8
@@ -49,7 +50,7 @@ def parse_resource_id(value: str, *, field: str = "resource id") -> ResourceId:
         or lowered[2] != "resourcegroups"
         or lowered[4] != "providers"
         or len(segments) % 2 != 0
-        or any(not s for s in segments)
+        or any(not s or s != s.strip() for s in segments)
     ):
         raise InvalidRequest(
             f"{field} {value!r} is not an ARM resource id "

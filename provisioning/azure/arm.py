@@ -12,9 +12,19 @@ from provisioning.errors import NotFound, PermanentError, TransientError
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 
 
+CONNECTION_TIMEOUT_S = 10
+READ_TIMEOUT_S = 60  # ARM answers in seconds; a hung request must not hold a reconcile for azure-core's 300 s
+
+
 def client_options(config: Config) -> dict[str, Any]:
-    """Keyword arguments every management client gets: the cloud's endpoint and token scope."""
-    return {"base_url": config.arm_endpoint, "credential_scopes": [config.arm_scope]}
+    """Keyword arguments every management client gets: the cloud's endpoint and token scope, and
+    timeouts short enough that a hung request fails (and is retried) instead of stalling."""
+    return {
+        "base_url": config.arm_endpoint,
+        "credential_scopes": [config.arm_scope],
+        "connection_timeout": CONNECTION_TIMEOUT_S,
+        "read_timeout": READ_TIMEOUT_S,
+    }
 
 
 class ClientsBySubscription:

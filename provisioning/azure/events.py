@@ -51,13 +51,13 @@ def interpret(event: Mapping[str, Any], *, own_object_id: str, subscriptions: tu
     if own_object_id and caller == own_object_id.lower():
         return Ignored(event_id, "caused by this function's own identity")
     resource = uri[: -len(TAGS_SUFFIX)] if uri.lower().endswith(TAGS_SUFFIX) else uri
-    subscription = str(data.get("subscriptionId") or _segment_after(resource, "subscriptions")).lower()
-    if subscriptions and subscription not in subscriptions:
-        return Ignored(event_id, f"subscription {subscription} is not in the allow-list")
     try:
         app = parse_app_id(_site_or_slot(resource), field="event.data.resourceUri")
     except InvalidRequest:
         return Ignored(event_id, "resource is not a web app or slot")
+    # The allow-list judges the app acted on, whatever else the payload claims.
+    if subscriptions and app.subscription.lower() not in subscriptions:
+        return Ignored(event_id, f"subscription {app.subscription.lower()} is not in the allow-list")
     deleted = event_type == DELETE and _site_or_slot(resource).lower() == resource.lower()
     return SiteEvent(event_id, app, deleted, _event_time(event.get("eventTime") or event.get("time")))
 
@@ -84,11 +84,3 @@ def _site_or_slot(resource: str) -> str:
         keep = 10 if len(parts) >= 10 and lowered[8] == "slots" else 8
         return "/" + "/".join(parts[:keep])
     return resource
-
-
-def _segment_after(resource: str, name: str) -> str:
-    parts = resource.strip("/").split("/")
-    for index, part in enumerate(parts[:-1]):
-        if part.lower() == name:
-            return parts[index + 1]
-    return ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from provisioning.errors import PermanentError, TransientError
@@ -146,10 +146,11 @@ class PostgresSession:
         bindings = self._read_bindings(principal, target.tls)
         conn = self._connect(target.database, target.tls)
         parameters = {"principal": principal, "schemas": list(target.schemas), "owner": target.owner_role}
-        with _database_errors(f"read privileges in {target.database}"), conn.cursor() as cur:
-            cur.execute(SNAPSHOT, parameters)
-            rows = cur.fetchall()
-        conn.rollback()  # end the read-only transaction
+        with _database_errors(f"read privileges in {target.database}"):
+            with conn.cursor() as cur:
+                cur.execute(SNAPSHOT, parameters)
+                rows = cur.fetchall()
+            conn.rollback()  # end the read-only transaction
         self.catalog_queries[target.database] += 1
         grants: dict[str, set[Grant]] = defaultdict(set)
         objects: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
@@ -173,10 +174,11 @@ class PostgresSession:
         if principal is None and self._all_bindings is not None:
             return self._all_bindings
         conn = self._connect(ADMIN_DATABASE, tls)
-        with _database_errors("read Entra bindings"), conn.cursor() as cur:
-            cur.execute(AZURE_ONLY_READ_BINDINGS, {"principal": principal})
-            rows = cur.fetchall()
-        conn.rollback()
+        with _database_errors("read Entra bindings"):
+            with conn.cursor() as cur:
+                cur.execute(AZURE_ONLY_READ_BINDINGS, {"principal": principal})
+                rows = cur.fetchall()
+            conn.rollback()
         self.catalog_queries[ADMIN_DATABASE] += 1
         bindings = {name: str(object_id).lower() if object_id else None for name, object_id in rows}
         if principal is None:
@@ -191,6 +193,7 @@ class PostgresSession:
 
     def apply(self, step: DatabaseStep, target: Target) -> None:
         """Run one step; statements on one database share a transaction under a principal lock."""
+        import psycopg2
         from psycopg2 import sql
 
         by_database: dict[str, list[Composable]] = defaultdict(list)
@@ -212,7 +215,9 @@ class PostgresSession:
                             self.writes += 1
                     conn.commit()
                 except BaseException:
-                    conn.rollback()
+                    if not conn.closed:  # a lost connection has nothing to roll back: keep its error
+                        with suppress(psycopg2.Error):
+                            conn.rollback()
                     raise
 
     def _statements(self, step: DatabaseStep, target: Target, *, preview: bool) -> list[tuple[str, Composable]]:
@@ -312,6 +317,8 @@ def _database_errors(action: str) -> Iterator[None]:
         if "authentication failed" in text or "no pg_hba.conf entry" in text or "does not exist" in text:
             raise PermanentError(f"{action}: login refused: {text}") from exc
         raise TransientError(f"{action}: {text}") from exc
+    except psycopg2.InterfaceError as exc:  # the connection was closed under us
+        raise TransientError(f"{action}: connection lost: {_first_line(exc)}") from exc
     except psycopg2.Error as exc:
         raise PermanentError(f"{action}: {_first_line(exc)}") from exc
 
