@@ -12,6 +12,7 @@ from emulator.certificates import issue_certificates
 from emulator.control import ControlSurface
 from emulator.estate import Estate, Principal, load_estate
 from emulator.events import EventLog
+from emulator.faults import Faults
 from emulator.graph import ResourceGraphApi
 from emulator.identities import IdentitiesApi
 from emulator.mysql import MysqlApi
@@ -35,6 +36,7 @@ class Emulator(ControlSurface):
         port: int = 0,
         latency_s: float = 0.0,
         throttle: TokenBuckets | None = None,
+        faults: Faults | None = None,
     ) -> None:
         issuer = TokenIssuer(estate.tenant_id)
         events = EventLog(estate.tenant_id)
@@ -60,6 +62,7 @@ class Emulator(ControlSurface):
             requests=requests,
             latency_s=latency_s,
             throttle=throttle,
+            faults=faults,
         )
         certificates = issue_certificates(state_dir)
         self._server = HttpsServer(
@@ -81,19 +84,39 @@ class Emulator(ControlSurface):
         port: int = 0,
         latency_s: float = 0.0,
         throttle: bool = True,
+        faults: Faults | None = None,
     ) -> Emulator:
         """Serve `estate` (a dict or an estate file) from a background thread.
 
         `state_dir` receives the CA and server certificate; `latency_s` delays every ARM call;
-        `throttle` applies ARM's token buckets (on by default, as in Azure).
+        `throttle` applies ARM's token buckets (on by default, as in Azure); `faults` injects ARM
+        faults (see `emulator.faults`; none by default).
         """
         buckets = TokenBuckets() if throttle else None
-        return cls(load_estate(estate), state_dir=Path(state_dir), port=port, latency_s=latency_s, throttle=buckets)
+        return cls(
+            load_estate(estate),
+            state_dir=Path(state_dir),
+            port=port,
+            latency_s=latency_s,
+            throttle=buckets,
+            faults=faults,
+        )
 
     def set_throttle(self, buckets: TokenBuckets | None) -> None:
         """Switch ARM throttling (fresh buckets) on or off, e.g. to seed an estate quickly first."""
         self.throttle = buckets
         self._dispatcher.throttle = buckets
+
+    @property
+    def faults(self) -> Faults | None:
+        """The fault injection in force (its `injected` list records what was injected), or None."""
+        return self._dispatcher.faults
+
+    def set_faults(self, faults: Faults | None) -> None:
+        """Start injecting ARM faults, or stop (None); requests held by the previous ones are let go."""
+        previous, self._dispatcher.faults = self._dispatcher.faults, faults
+        if previous is not None and previous is not faults:
+            previous.release()
 
     @property
     def published_events(self) -> list[dict[str, Any]]:
@@ -115,6 +138,8 @@ class Emulator(ControlSurface):
 
     def stop(self) -> None:
         """Stop serving and close every connection; returns when no emulator thread is left."""
+        if self._dispatcher.faults is not None:
+            self._dispatcher.faults.release()  # a held request must not keep a thread alive
         self._server.stop()
 
     def __enter__(self) -> Emulator:

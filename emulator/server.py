@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from emulator.errors import ArmError, bad_request
 from emulator.estate import new_uuid
 from emulator.events import Actor
+from emulator.faults import FaultKind, Faults
 from emulator.throttling import TokenBuckets, retry_after_header
 
 _log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class ArmResponse:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    drop_connection: bool = False  # an injected fault: close the connection instead of answering
 
 
 Handler = Callable[[ArmRequest], ArmResponse]
@@ -166,8 +168,10 @@ class Dispatcher:
         requests: RequestLog,
         latency_s: float = 0.0,
         throttle: TokenBuckets | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.throttle = throttle
+        self.faults = faults
         self._requests = requests
         self._routes = routes
         self._authenticate = authenticate
@@ -197,6 +201,7 @@ class Dispatcher:
                         "The request is being throttled.",
                         headers={"Retry-After": retry_after_header(wait)},
                     )
+            fault = self._draw_fault(route, method, path)
             _check_api_version(route, query.get("api-version"))
             request = ArmRequest(
                 method=method,
@@ -210,8 +215,12 @@ class Dispatcher:
                 base_url=f"https://{headers.get('host', 'localhost')}",
                 target=target,
             )
-            with self._lock:
-                response = route.handler(request)
+            if fault is FaultKind.TIMEOUT:
+                response = ArmResponse(0, drop_connection=True)  # held, then no answer: never served
+            else:
+                with self._lock:
+                    response = route.handler(request)
+                response.drop_connection = fault is FaultKind.LOST  # served, but the answer is lost
         except ArmError as error:
             response = ArmResponse(error.status, error.body(), dict(error.headers))
             if error.status == 401:
@@ -229,6 +238,22 @@ class Dispatcher:
                 RecordedRequest(method, path, query.get("api-version"), claims.get("oid"), response.status, kind)
             )
         return response
+
+    def _draw_fault(self, route: Route, method: str, path: str) -> FaultKind | None:
+        """An injected fault for ARM's own routes (the token endpoint only when asked); 429 and 500
+        are raised here, a timeout is held here and answered by closing the connection."""
+        faults = self.faults
+        if faults is None or (route.api_version is None and route.kind != "token"):
+            return None
+        fault = faults.draw(method, path, token=route.api_version is None)
+        if fault is None:
+            return None
+        error = faults.error(fault)
+        if error is not None:
+            raise error
+        if fault is FaultKind.TIMEOUT:
+            faults.hold()
+        return fault
 
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in self._routes:
@@ -270,6 +295,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         raw_body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         response = self.server.dispatcher.dispatch(self.command, self.path, headers, raw_body)
+        if response.drop_connection:  # an injected fault: the client gets no answer at all
+            self.close_connection = True
+            return
         body = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
         self.send_response(response.status)
         for name, value in response.headers.items():

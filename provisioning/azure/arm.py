@@ -13,7 +13,7 @@ TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 
 
 CONNECTION_TIMEOUT_S = 10
-READ_TIMEOUT_S = 60  # ARM answers in seconds; a hung request must not hold a reconcile for azure-core's 300 s
+READ_TIMEOUT_S = 30  # ARM answers in seconds; a hung request must not hold a reconcile for azure-core's 300 s
 
 
 def client_options(config: Config) -> dict[str, Any]:

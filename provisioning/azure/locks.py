@@ -6,6 +6,7 @@ The blobs live in the function's own storage account (see ``storage``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -15,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 from provisioning.azure.arm import azure_errors
 from provisioning.azure.storage import blob_service
 from provisioning.config import Config
-from provisioning.errors import LockBusy, TransientError
+from provisioning.errors import LockBusy, ProvisioningError, TransientError
 from provisioning.resource_ids import AppRef
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+log = logging.getLogger(__name__)
 CONTAINER = "passwordless-locks"
 LEASE_SECONDS = 60  # a reconcile takes seconds; a crashed holder frees the app within a minute
 POLL_SECONDS = 0.25
@@ -58,6 +60,7 @@ class AppLocks:
                     raise LockBusy(f"another reconcile of {app.id} holds its lock", retry_after=10) from exc
                 time.sleep(POLL_SECONDS)
         started = datetime.now(UTC)
+        finished = False
         try:
             yield
             with azure_errors(f"record the reconcile of {app.id}"):
@@ -66,9 +69,16 @@ class AppLocks:
                 blob.set_blob_metadata(
                     {RECONCILED_AT: started.isoformat(), CAUSES: " ".join(causes[:REMEMBERED_CAUSES])}, lease=lease
                 )
+            finished = True
         finally:
-            with azure_errors(f"release the lock of {app.id}"):  # unreleased, it lapses in a minute
-                lease.release()
+            try:
+                with azure_errors(f"release the lock of {app.id}"):
+                    lease.release()
+            except ProvisioningError:
+                if finished:
+                    raise
+                # the reconcile's own error matters more; an unreleased lease lapses in a minute
+                log.warning("the lock of %s was not released; it lapses by itself", app.id)
 
     def already_handled(self, app: AppRef, cause: str, moment: datetime | None) -> bool:
         """True when this very event was reconciled already (Event Grid delivers at least once), or a
