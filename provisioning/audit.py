@@ -24,9 +24,10 @@ from provisioning.plan import (
 )
 from provisioning.policy import authorize
 from provisioning.principal_names import principal_name
-from provisioning.reconciler import Mode, Reconciler, Sessions
+from provisioning.reconciler import Mode, Reconciler
 from provisioning.requests import request_from_tags
 from provisioning.resource_ids import AppRef
+from provisioning.sessions import Sessions
 from provisioning.settings import MANAGED_KEYS_SETTING, REQUEST_SETTING
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from provisioning.engines.dialects import DIALECTS
 from provisioning.errors import InvalidRequest
 from provisioning.models import (
     AdminGroup,
@@ -34,12 +35,7 @@ BUILTIN_PROFILES: dict[str, RoleProfile] = {
     ),
 }
 
-SERVER_TYPES = {
-    Engine.POSTGRES: "microsoft.dbforpostgresql/flexibleservers",
-    Engine.MYSQL: "microsoft.dbformysql/flexibleservers",
-    Engine.SQL: "microsoft.sql/servers",
-}
-DEFAULT_SCHEMAS = {Engine.POSTGRES: ("public",), Engine.SQL: ("dbo",), Engine.MYSQL: ()}
+SERVER_TYPES = {engine: dialect.server_type for engine, dialect in DIALECTS.items()}
 TARGET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 TARGET_FIELDS = {
     "name", "engine", "server", "database", "schemas", "roles", "allowed_sources",
@@ -161,6 +157,7 @@ def _target(raw: Any, index: int, profiles: dict[str, RoleProfile]) -> Target:
         )
     where = f"catalog.targets[{name}]"
     engine = Engine(choice("engine", Engine, None))
+    dialect = DIALECTS[engine]
     server = parse_resource_id(text("server"), field=f"{where}.server")
     if server.full_type != SERVER_TYPES[engine] or len(server.names) != 1:
         raise InvalidRequest(
@@ -187,11 +184,13 @@ def _target(raw: Any, index: int, profiles: dict[str, RoleProfile]) -> Target:
                 f"{where}.allowed_sources: {source!r} is not an ARM scope (/subscriptions/...)",
                 field=f"{where}.allowed_sources",
             )
-    schemas = strings("schemas", DEFAULT_SCHEMAS[engine])
-    if engine is Engine.MYSQL and raw.get("schemas"):
-        raise InvalidRequest(f"{where}.schemas: MySQL has no schemas inside a database", field=f"{where}.schemas")
+    schemas = strings("schemas", dialect.default_schemas)
+    if not dialect.default_schemas and raw.get("schemas"):
+        raise InvalidRequest(
+            f"{where}.schemas: {dialect.label} has no schemas inside a database", field=f"{where}.schemas"
+        )
     owner_role = raw.get("owner_role")
-    if owner_role is not None and (engine is not Engine.POSTGRES or not isinstance(owner_role, str)):
+    if owner_role is not None and ("owner_role" not in dialect.catalog_options or not isinstance(owner_role, str)):
         raise InvalidRequest(
             f"{where}.owner_role: a string, and only for postgres targets", field=f"{where}.owner_role"
         )
@@ -206,14 +205,14 @@ def _target(raw: Any, index: int, profiles: dict[str, RoleProfile]) -> Target:
         tls=TlsMode(choice("tls", TlsMode, TlsMode.REQUIRE.value)),
         on_remove=OnRemove(choice("on_remove", OnRemove, OnRemove.REPORT.value)),
         owner_role=owner_role,
-        sql_binding=_sql_binding(raw, engine, where),
+        sql_binding=_sql_binding(raw, "sql_binding" in dialect.catalog_options, where),
     )
 
 
-def _sql_binding(raw: dict[str, Any], engine: Engine, where: str) -> SqlBinding:
+def _sql_binding(raw: dict[str, Any], offered: bool, where: str) -> SqlBinding:
     value = raw.get("sql_binding", SqlBinding.SID.value)
     allowed = [b.value for b in SqlBinding]
-    if value not in allowed or ("sql_binding" in raw and engine is not Engine.SQL):
+    if value not in allowed or ("sql_binding" in raw and not offered):
         raise InvalidRequest(
             f"{where}.sql_binding: one of {allowed}, and only for sql targets", field=f"{where}.sql_binding"
         )

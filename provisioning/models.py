@@ -86,11 +86,21 @@ class Target:
     owner_role: str | None = None
     sql_binding: SqlBinding = SqlBinding.SID
 
-    @property
-    def binding_kind(self) -> BindingKind:
-        """What the engine shows as the principal's binding: PostgreSQL the object id; MySQL the client
-        id; Azure SQL the client id as the SID in both forms (``WITH OBJECT_ID`` stores the app id too)."""
-        return BindingKind.OBJECT_ID if self.engine is Engine.POSTGRES else BindingKind.CLIENT_ID
+
+@dataclass(frozen=True)
+class Connection:
+    """Everything one connection's app settings are made of; none of it is secret."""
+
+    engine: Engine
+    target: str
+    fqdn: str
+    database: str
+    principal: str
+    tls: TlsMode
+    client: ClientType
+    first_of_engine: bool
+    user_assigned_client_id: str | None = None
+    port: int | None = None  # the server's own port when it has one (MySQL's databasePort)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from provisioning.engines.dialects import dialect_for
 from provisioning.errors import Conflict, NotFound
 from provisioning.models import (
     AppRequest,
@@ -31,7 +32,6 @@ from provisioning.plan import (
 )
 from provisioning.policy import Grantable
 from provisioning.principal_names import principal_name
-from provisioning.privileges import expected_grants
 from provisioning.requests import request_to_setting
 from provisioning.resource_ids import AppRef
 from provisioning.settings import (
@@ -66,21 +66,23 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     steps: list[Step] = list(_plan_identity(desired, observed))
     identity = identity_ids(desired, observed)
 
-    recreated: set[str] = set()
-    seen_servers: set[str] = set()
+    recreated: set[str] = set()  # homes (see Dialect.principal_home) whose principal is made anew
+    seen_homes: set[str] = set()
     for connection in desired.connections:
         target = connection.target
+        dialect = dialect_for(target.engine)
+        home = dialect.principal_home(target)
+        if home in seen_homes:
+            continue
+        seen_homes.add(home)
         state = observed.databases[target.name]
         name = principal_name(app, target.engine)
-        if target.server.key in seen_servers:
-            continue
-        seen_servers.add(target.server.key)
-        kind = target.binding_kind
+        kind = dialect.binding_kind
         binding = _binding_of(identity, kind)
         object_id = identity.principal_id or None if identity is not None else None
         if state.principal is None:
             steps.append(CreatePrincipal(target.name, name, binding, kind, object_id))
-            recreated.add(target.server.key)
+            recreated.add(home)
         elif binding is None or state.principal.binding != binding:
             if state.principal.binding is None:
                 raise Conflict(
@@ -88,14 +90,15 @@ def plan(desired: Desired, observed: Observed) -> Plan:
                     "Entra identity; it was not made by this provisioner, so it is left alone"
                 )
             steps.append(RebindPrincipal(target.name, name, state.principal.binding, binding, kind, object_id))
-            recreated.add(target.server.key)
+            recreated.add(home)
 
     for connection in desired.connections:
         target = connection.target
+        dialect = dialect_for(target.engine)
         state = observed.databases[target.name]
         name = principal_name(app, target.engine)
-        wanted = expected_grants(target, connection.profile, state)
-        held = frozenset() if target.server.key in recreated else state.grants
+        wanted = dialect.expected_grants(target, connection.profile, state)
+        held = frozenset() if dialect.principal_home(target) in recreated else state.grants
         missing = tuple(sorted(wanted - held))
         excess = tuple(sorted(held - wanted))
         if missing:
@@ -200,20 +203,21 @@ def plan_removal(
 ) -> Plan:
     """Drop the app's principals on ``on_remove: revoke`` targets and, when any goes, its managed settings.
 
-    A principal counts as the target's only if it holds privileges in the target's scope (PostgreSQL
-    principals are server-wide). While the app still exists, only a principal bound to one of its
-    identities is dropped, so a namesake app elsewhere keeps its access.
+    A principal counts as the target's only if it holds privileges in the target's scope (a principal
+    may live server-wide, see ``Dialect.principal_scope``). While the app still exists, only a
+    principal bound to one of its identities is dropped, so a namesake app elsewhere keeps its access.
     """
     steps: list[Step] = []
     own_ids = _identity_ids_of(site)
-    seen_servers: set[str] = set()
+    seen_homes: set[str] = set()
     for target in targets:
         state = databases[target.name]
-        if target.server.key in seen_servers or state.principal is None or not state.grants:
+        home = dialect_for(target.engine).principal_home(target)
+        if home in seen_homes or state.principal is None or not state.grants:
             continue
         if site is not None and state.principal.binding not in own_ids:
             continue
-        seen_servers.add(target.server.key)
+        seen_homes.add(home)
         steps.append(DropPrincipal(target.name, principal_name(app, target.engine)))
     if steps and site is not None:
         managed = parse_managed_keys(site.app_settings.get(MANAGED_KEYS_SETTING)) | {MANAGED_KEYS_SETTING}

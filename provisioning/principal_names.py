@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+from provisioning.engines.dialects import dialect_for
 from provisioning.models import Engine
 from provisioning.resource_ids import AppRef
 
 SLOT_SEPARATOR = "."  # site and slot names cannot contain '.', so 'a.b' is only ever site a, slot b
-BYTE_LIMIT = {Engine.POSTGRES: 63}
-CHAR_LIMIT = {Engine.MYSQL: 32, Engine.SQL: 128}
 DIGEST_LENGTH = 8
 
 
@@ -21,16 +20,11 @@ def principal_name(app: AppRef, engine: Engine) -> str:
 
 def shorten(name: str, engine: Engine) -> str:
     """Keep a prefix and add ``~<digest of the whole name>``, so distinct names stay distinct."""
-    if _fits(name, engine):
+    fits = dialect_for(engine).name_fits
+    if fits(name):
         return name
     digest = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
     prefix = name
-    while prefix and not _fits(prefix + digest, engine):
+    while prefix and not fits(prefix + digest):
         prefix = prefix[:-1]
     return prefix + digest
-
-
-def _fits(name: str, engine: Engine) -> bool:
-    if engine in BYTE_LIMIT:
-        return len(name.encode("utf-8")) <= BYTE_LIMIT[engine]
-    return len(name) <= CHAR_LIMIT[engine]

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from provisioning.errors import InvalidRequest
-from provisioning.models import AppRequest, ClientType, ConnectionRequest, IdentityKind, IdentitySpec
+from provisioning.models import AppRequest, ClientType, ConnectionRequest, IdentityKind, IdentitySpec, SiteState
 from provisioning.resource_ids import AppRef, parse_app_id, parse_resource_id
 
 DEFAULT_TAG_PREFIX = "passwordless"
+REQUEST_SETTING = "PASSWORDLESS_REQUEST"  # where a pipeline's request is kept on an untagged app
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 IDENTITY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$")
 
@@ -150,3 +151,12 @@ def parse_client(value: str | None, *, field: str) -> ClientType | None:
         return ClientType(value.strip().lower())
     except ValueError:
         raise InvalidRequest(f"{field}: {value!r} is not one of {[c.value for c in ClientType]}", field=field) from None
+
+
+def requested_by(site: SiteState, *, prefix: str = DEFAULT_TAG_PREFIX) -> AppRequest | None:
+    """The request an app carries: its tag; without one, the request a pipeline made and kept on the
+    app (setting ``PASSWORDLESS_REQUEST``); None when it asks for nothing."""
+    if is_requested(site.tags, prefix=prefix):
+        return request_from_tags(site.app, site.tags, prefix=prefix)
+    kept = site.app_settings.get(REQUEST_SETTING)
+    return request_from_setting(site.app, kept) if kept is not None else None

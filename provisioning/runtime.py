@@ -17,6 +17,7 @@ from provisioning.azure.webapps import WebApps
 from provisioning.catalog import load_catalog
 from provisioning.config import Config
 from provisioning.engines.base import DatabaseSession
+from provisioning.engines.sessions import open_session as open_engine_session
 from provisioning.models import Engine, ServerInfo
 from provisioning.outcomes import Outcomes
 from provisioning.reconciler import Reconciler
@@ -41,19 +42,7 @@ def build_runtime(config: Config) -> Runtime:
         def token() -> str:
             return credential.get_token(scope).token
 
-        if engine is Engine.POSTGRES:
-            from provisioning.engines.postgres import PostgresSession
-
-            return PostgresSession(server, login, token)
-        if engine is Engine.SQL:
-            from provisioning.engines.mssql import SqlSession, odbc_connect
-
-            return SqlSession(server, login, odbc_connect(token))
-        if engine is Engine.MYSQL:
-            from provisioning.engines.mysql import MysqlSession
-
-            return MysqlSession(server, login, token)
-        raise NotImplementedError(f"engine {engine.value} is not supported yet")
+        return open_engine_session(engine, server, login, token)
 
     reconciler = Reconciler(
         load_catalog(config.catalog),

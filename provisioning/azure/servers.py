@@ -28,14 +28,15 @@ class Servers:
         cached = self._cache.get(server.key)
         if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
-        if engine is Engine.POSTGRES:
-            info = self._postgres(server)
-        elif engine is Engine.SQL:
-            info = self._sql(server)
-        elif engine is Engine.MYSQL:
-            info = self._mysql(server)
-        else:
-            raise NotImplementedError(f"engine {engine.value} servers are not supported yet")
+        readers = {
+            "microsoft.dbforpostgresql/flexibleservers": self._postgres,
+            "microsoft.sql/servers": self._sql,
+            "microsoft.dbformysql/flexibleservers": self._mysql,
+        }
+        read = readers.get(server.full_type)
+        if read is None:
+            raise NotImplementedError(f"{engine.value} servers of type {server.full_type} are not supported yet")
+        info = read(server)
         self._cache[server.key] = (time.monotonic(), info)
         return info
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from provisioning.admins import admin_login
 from provisioning.catalog import catalog_from_document
 from provisioning.errors import AdminMissing
-from provisioning.models import Administrator, Catalog, ServerInfo
-from provisioning.reconciler import Reconciler
+from provisioning.models import Administrator, Catalog, Engine, ServerInfo
 from provisioning.resource_ids import parse_resource_id
 from tests.factories import SERVER_ID, catalog
 
@@ -16,17 +16,9 @@ GROUP = "9a0f0000-0000-4000-8000-00000000a001"
 SQL_ID = "/subscriptions/s/resourceGroups/rg-data/providers/Microsoft.Sql/servers/sql-sales"
 
 
-def reconciler(with_catalog: Catalog) -> Reconciler:
-    unused = object()
-    return Reconciler(  # only the admin check runs: no port is touched
-        with_catalog,
-        webapps=unused,  # type: ignore[arg-type]
-        identities=unused,  # type: ignore[arg-type]
-        servers=unused,  # type: ignore[arg-type]
-        open_session=unused,  # type: ignore[arg-type]
-        locks=unused,  # type: ignore[arg-type]
-        function_object_id=SELF,
-    )
+def login(with_catalog: Catalog, found: ServerInfo) -> str:
+    engine = Engine.SQL if found.id.full_type == "microsoft.sql/servers" else Engine.POSTGRES
+    return admin_login(engine, found, function_object_id=SELF, group=with_catalog.admin_group)
 
 
 def server(rid: str, *admins: Administrator) -> ServerInfo:
@@ -34,16 +26,16 @@ def server(rid: str, *admins: Administrator) -> ServerInfo:
 
 
 def test_the_function_itself_or_its_group_is_accepted() -> None:
-    assert reconciler(catalog()).admin_login(server(SERVER_ID, Administrator(SELF, "passwordless-func"))) == (
+    assert login(catalog(), server(SERVER_ID, Administrator(SELF, "passwordless-func"))) == (
         "passwordless-func"
     )
     grouped = catalog_from_document({**_doc(), "admin_group": {"object_id": GROUP.upper(), "name": "db-admins"}})
-    assert reconciler(grouped).admin_login(server(SQL_ID, Administrator(GROUP, "db-admins"))) == "db-admins"
+    assert login(grouped, server(SQL_ID, Administrator(GROUP, "db-admins"))) == "db-admins"
 
 
 def test_postgres_missing_admin_names_the_command_that_adds_it() -> None:
     with pytest.raises(AdminMissing) as caught:
-        reconciler(catalog()).admin_login(server(SERVER_ID, Administrator("someone-else", "alice")))
+        login(catalog(), server(SERVER_ID, Administrator("someone-else", "alice")))
     message = str(caught.value)
     assert "az postgres flexible-server microsoft-entra-admin create" in message
     assert "--server-name pg-orders" in message and f"--object-id {SELF}" in message
@@ -52,11 +44,11 @@ def test_postgres_missing_admin_names_the_command_that_adds_it() -> None:
 
 def test_single_admin_servers_are_never_taken_over() -> None:
     with pytest.raises(AdminMissing) as caught:
-        reconciler(catalog()).admin_login(server(SQL_ID, Administrator("someone-else", "dba-team")))
+        login(catalog(), server(SQL_ID, Administrator("someone-else", "dba-team")))
     assert "dba-team" in str(caught.value) and "never replaced" in str(caught.value)
     assert "ad-admin create" not in str(caught.value)
     with pytest.raises(AdminMissing, match="az sql server ad-admin create --resource-group rg-data"):
-        reconciler(catalog()).admin_login(server(SQL_ID))
+        login(catalog(), server(SQL_ID))
 
 
 def _doc() -> dict[str, object]:

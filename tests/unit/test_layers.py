@@ -1,6 +1,7 @@
 """Layer rules import-linter cannot express for a sub-package of an external package."""
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +42,19 @@ def test_no_blanket_privileges_anywhere_in_product_code() -> None:
         if word in path.read_text(encoding="utf-8").upper()
     ]
     assert hits == []
+
+
+def test_engines_are_named_only_in_their_own_package() -> None:
+    """Every engine-specific decision is its dialect's: no ``Engine.X`` branch outside ``engines/``."""
+    engines = ROOT / "provisioning" / "engines"
+    pattern = re.compile(r"\bEngine\.[A-Z]")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("provisioning", "triggers")
+        for path in (ROOT / folder).rglob("*.py")
+        if engines not in path.parents
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
+    assert pattern.search("if target.engine is Engine.POSTGRES:")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from provisioning.engines.dialects import dialect_for
 from provisioning.engines.mssql import (
     LOCK_PRINCIPAL,
     SNAPSHOT,
@@ -44,7 +45,6 @@ from provisioning.plan import (
     RebindPrincipal,
     RevokePrivileges,
 )
-from provisioning.privileges import expected_grants
 from provisioning.resource_ids import parse_resource_id
 from tests.sql_fake import FakeSqlServer, InterfaceError, OperationalError, ProgrammingError, User, error
 from tests.tsql_grammar import TsqlParseError, one_statement, parse, quoted_identifiers
@@ -75,7 +75,7 @@ def target(*, binding: SqlBinding = SqlBinding.SID, schemas: tuple[str, ...] = (
 
 def grants_of(profile: frozenset[Privilege], sql_target: Target) -> tuple[Grant, ...]:
     empty = DatabaseState(principal=None, grants=frozenset())
-    return tuple(sorted(expected_grants(sql_target, RoleProfile("p", profile), empty)))
+    return tuple(sorted(dialect_for(sql_target.engine).expected_grants(sql_target, RoleProfile("p", profile), empty)))
 
 
 WRITER = frozenset({Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.DELETE})

@@ -1,0 +1,64 @@
+"""Apply a plan's steps in order: identity first, then (re-planned with the real ids) SQL, then settings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from provisioning.errors import ConvergenceError
+from provisioning.models import SiteState
+from provisioning.observer import Observer
+from provisioning.plan import (
+    IDENTITY_STEPS,
+    CreateUserIdentity,
+    EnableSystemIdentity,
+    IdentityStep,
+    Plan,
+    SetAppSettings,
+    Step,
+)
+from provisioning.planner import Desired, Observed, plan
+from provisioning.ports import IdentitiesPort, WebAppsPort
+from provisioning.sessions import Sessions
+
+
+class Applier:
+    def __init__(self, webapps: WebAppsPort, identities: IdentitiesPort, observer: Observer) -> None:
+        self._webapps = webapps
+        self._identities = identities
+        self._observer = observer
+
+    def apply(self, first: Plan, desired: Desired, observed: Observed, sessions: Sessions) -> Plan:
+        """Identity steps first; then re-plan (pure) with the identity's ids and apply the rest in order.
+
+        Returns the plan as applied, with the ids filled in where the first plan had placeholders.
+        """
+        applied: list[Step] = []
+        current = first
+        targets = {c.target.name: c.target for c in desired.connections}
+        identity_steps = [step for step in first.steps if isinstance(step, IDENTITY_STEPS)]
+        if identity_steps:
+            site = observed.site
+            for identity_step in identity_steps:
+                site = self._apply_identity(identity_step, site)
+                applied.append(identity_step)
+            observed = replace(observed, site=self._observer.with_client_id(site, desired.connections))
+            current = sessions.render(plan(desired, observed), targets)
+        for step in current.steps:
+            if isinstance(step, IDENTITY_STEPS):
+                raise ConvergenceError(f"{first.app.id}: the identity still needs '{step.description}' after apply")
+            if isinstance(step, SetAppSettings):
+                self._webapps.write_settings(step.app, observed.site.app_settings, step)
+            else:
+                sessions.get(targets[step.target]).apply(step, targets[step.target])
+            applied.append(step)
+        return Plan(first.app, tuple(applied))
+
+    def _apply_identity(self, step: IdentityStep, site: SiteState) -> SiteState:
+        if isinstance(step, CreateUserIdentity):
+            self._identities.create_user_identity(step.identity_id, step.location)
+            return site
+        if isinstance(step, EnableSystemIdentity):
+            return self._webapps.update_identities(site, system=True, user_assigned=step.keep_user_assigned)
+        return self._webapps.update_identities(
+            site, system=step.keep_system, user_assigned=(*step.keep_user_assigned, step.identity_id)
+        )

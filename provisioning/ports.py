@@ -1,0 +1,38 @@
+"""The adapters the core drives, as Protocols: ARM (web apps, identities, servers), locks, databases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from provisioning.engines.base import DatabaseSession
+from provisioning.models import Engine, ServerInfo, SiteState, UserAssignedIdentity
+from provisioning.plan import SetAppSettings
+from provisioning.resource_ids import AppRef
+
+
+class WebAppsPort(Protocol):
+    def get_site(self, app: AppRef) -> SiteState: ...
+    def list_settings(self, app: AppRef) -> dict[str, str]: ...
+    def update_identities(self, site: SiteState, *, system: bool, user_assigned: tuple[str, ...]) -> SiteState: ...
+    def write_settings(self, app: AppRef, current: dict[str, str], step: SetAppSettings) -> None: ...
+
+
+class IdentitiesPort(Protocol):
+    def get_system_client_id(self, app: AppRef) -> str: ...
+    def get_user_identity(self, identity_id: str) -> UserAssignedIdentity | None: ...
+    def create_user_identity(self, identity_id: str, location: str) -> UserAssignedIdentity: ...
+
+
+class LocksPort(Protocol):
+    def hold(self, app: AppRef, *, cause: str | None = None) -> AbstractContextManager[None]: ...
+    def already_handled(self, app: AppRef, cause: str, moment: datetime | None) -> bool: ...
+
+
+class ServersPort(Protocol):
+    def get_server(self, engine: Engine, server: Any) -> ServerInfo: ...
+
+
+SessionFactory = Callable[[Engine, ServerInfo, str], DatabaseSession]

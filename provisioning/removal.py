@@ -1,0 +1,63 @@
+"""Removal: an app deleted, or no longer asking, loses its principals where the catalog says
+``on_remove: revoke``, and its managed settings with them."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from provisioning.errors import ConvergenceError
+from provisioning.models import Catalog, DatabaseState, OnRemove, SiteState
+from provisioning.plan import DATABASE_STEPS, SetAppSettings
+from provisioning.planner import plan_removal
+from provisioning.ports import WebAppsPort
+from provisioning.principal_names import principal_name
+from provisioning.resource_ids import AppRef, is_within
+from provisioning.results import Mode, ReconcileResult
+from provisioning.sessions import DatabaseAccess
+
+log = logging.getLogger(__name__)
+
+
+class Removal:
+    def __init__(self, catalog: Catalog, *, webapps: WebAppsPort, databases: DatabaseAccess) -> None:
+        self._catalog = catalog
+        self._webapps = webapps
+        self._databases = databases
+
+    def remove(self, app: AppRef, site: SiteState | None, mode: Mode) -> ReconcileResult:
+        """``site`` is None when the app is gone; else it carries every id of the app's identities."""
+        started = time.monotonic()
+        targets = [
+            t
+            for t in self._catalog.targets.values()
+            if t.on_remove is OnRemove.REVOKE and any(is_within(app.id, scope) for scope in t.allowed_sources)
+        ]
+        by_name = {t.name: t for t in targets}
+        with self._databases.sessions(targets) as sessions:
+
+            def observe() -> dict[str, DatabaseState]:
+                return {t.name: sessions.observe(t, principal_name(app, t.engine)) for t in targets}
+
+            planned = sessions.render(plan_removal(app, site, targets, observe()), by_name)
+            applied = mode is Mode.APPLY and not planned.empty
+            if applied:
+                for step in planned.steps:
+                    if isinstance(step, SetAppSettings):
+                        assert site is not None
+                        self._webapps.write_settings(app, site.app_settings, step)
+                    elif isinstance(step, DATABASE_STEPS):
+                        sessions.get(by_name[step.target]).apply(step, by_name[step.target])
+                remaining = plan_removal(app, None, targets, observe())
+                if not remaining.empty:
+                    raise ConvergenceError(f"after removal, {app.id} still plans:\n{remaining.describe()}")
+                log.info("removed %s: %d step(s) applied", app.id, len(planned.steps))
+            return ReconcileResult(
+                app,
+                mode,
+                planned,
+                applied,
+                time.monotonic() - started,
+                sessions.catalog_queries(),
+                sessions.writes(),
+            )
