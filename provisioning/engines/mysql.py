@@ -182,7 +182,7 @@ class MysqlSession:
     def render(self, step: DatabaseStep, target: Target) -> tuple[str, ...]:
         """The statements as sent; a client id not known yet shows as a placeholder literal."""
         conn = self._connect(target.database, target.tls)
-        with conn.cursor() as cur:
+        with _database_errors(f"render {step.description}"), conn.cursor() as cur:
             return tuple(cur.mogrify(query, values) for query, values in _statements(step, target, preview=True))
 
     def apply(self, step: DatabaseStep, target: Target) -> None:
@@ -227,7 +227,7 @@ def grant_statements(grants: tuple[Grant, ...], principal: str, *, revoke: bool)
     statements: list[Statement] = []
     for database, held in sorted(privileges_of.items()):
         keywords = ", ".join(_ordered(held))
-        on = " ON " + _identifier(_schema_pattern(database)) + ".*"
+        on = " ON " + _in_template(_identifier(_schema_pattern(database))) + ".*"
         statements.append((verb + keywords + on + preposition, (principal, HOST)))
     return statements
 
@@ -241,6 +241,12 @@ def _ordered(privileges: set[str]) -> tuple[str, ...]:
 
 def _identifier(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
+
+
+def _in_template(text: str) -> str:
+    """Text placed in a template that also has bound values: PyMySQL fills the template with Python's
+    ``%`` operator, so a literal ``%`` (legal in a database name) is written ``%%``."""
+    return text.replace("%", "%%")
 
 
 def _schema_pattern(database: str) -> str:

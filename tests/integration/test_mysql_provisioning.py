@@ -301,3 +301,44 @@ def test_one_snapshot_shows_every_app_user_with_its_binding_and_grants(
         assert snapshot.principals[name] == emulator.identity_of(app.id)[1].lower()
         assert snapshot.grants[name] == {Grant("database", (database,), p) for p in privileges}
     assert session.catalog_queries == {database: 1, "mysql.user": 1}  # users are read once per server
+
+
+def test_a_percent_sign_in_the_database_name_is_provisioned_exactly(
+    emulator: Any, runtime: Any, mysql_connect: Any, local_mysql: dict[str, Any]
+) -> None:
+    """``%`` is legal in a MySQL database name; PyMySQL fills templates with Python's ``%`` operator."""
+    token = uuid.uuid4().hex[:6]
+    database, look_alike = f"pct%{token}_db", f"pctany{token}_db"  # what the name matches as a LIKE pattern
+    admin = local_mysql["administrator"]["login"]
+    with root_connection(root=ROOT) as conn, conn.cursor() as cur:
+        for name in (database, look_alike):
+            cur.execute("CREATE DATABASE `" + name + "`")
+            cur.execute("CREATE TABLE `" + name + "`.orders (item varchar(20))")
+        cur.execute("INSERT INTO `" + database + "`.orders VALUES ('first')")
+        cur.execute(
+            "GRANT ALL PRIVILEGES ON `"
+            + pattern(database).replace("%", "\\%")
+            + f"`.* TO '{admin}'@'%' WITH GRANT OPTION"
+        )
+    catalog = runtime.reconciler.catalog
+    target = dataclasses.replace(catalog.targets["orders-mysql"], database=database)
+    runtime.reconciler.catalog = dataclasses.replace(catalog, targets={**catalog.targets, target.name: target})
+    try:
+        app = new_app(emulator, "orders-mysql:reader")
+        result = runtime.reconciler.reconcile_app(app)
+
+        name = principal_name(app, Engine.MYSQL)
+        grant = next(step for step in result.plan.steps if isinstance(step, GrantPrivileges))
+        assert grant.sql == (f"GRANT SELECT ON `pct\\%{token}\\_db`.* TO '{name}'@'%'",)
+        assert grants_of(name) == {("global", "*", "USAGE"), ("database", f"pct\\%{token}\\_db", "SELECT")}
+        assert emulator.app_settings(app.id)["AZURE_MYSQL_NAME"] == database
+        with mysql_connect(name, database) as conn, conn.cursor() as cur:
+            cur.execute("SELECT item FROM orders")
+            assert cur.fetchall() == (("first",),)
+            assert refused(cur, "INSERT INTO orders VALUES ('nope')") == TABLE_ACCESS_DENIED
+            assert refused(cur, "SELECT * FROM `" + look_alike + "`.orders") == TABLE_ACCESS_DENIED
+        assert runtime.reconciler.reconcile_app(app, Mode.PLAN).plan.empty
+    finally:
+        with root_connection(root=ROOT) as conn, conn.cursor() as cur:
+            for name in (database, look_alike):
+                cur.execute("DROP DATABASE `" + name + "`")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from provisioning.engines.mysql import bound_client_id, grant_statements
 from provisioning.errors import PermanentError
@@ -22,8 +24,19 @@ def test_privileges_come_in_a_fixed_order_and_the_user_is_bound() -> None:
 
 def test_backticks_are_doubled_and_wildcards_escaped_in_the_database() -> None:
     [(revoke, values)] = grant_statements(grants("a`b_c%d\\e", "UPDATE", "GRANT OPTION"), "o'neil", revoke=True)
-    assert revoke == "REVOKE UPDATE, GRANT OPTION ON `a``b\\_c\\%d\\\\e`.* FROM %s@%s"
+    assert revoke == "REVOKE UPDATE, GRANT OPTION ON `a``b\\_c\\%%d\\\\e`.* FROM %s@%s"
     assert values == ("o'neil", "%")  # the name only ever travels as a bound value
+    assert revoke % ("'o\\'neil'", "'%'") == "REVOKE UPDATE, GRANT OPTION ON `a``b\\_c\\%d\\\\e`.* FROM 'o\\'neil'@'%'"
+
+
+@given(st.text(min_size=1, max_size=64), st.sampled_from([True, False]))
+def test_any_database_name_fills_its_template_as_written(database: str, revoke: bool) -> None:
+    """PyMySQL fills a template with Python's ``%``: a ``%`` in the name must not be read as a placeholder."""
+    [(template, values)] = grant_statements(grants(database, "SELECT"), "u", revoke=revoke)
+    assert values is not None
+    filled = template % tuple(f"'{value}'" for value in values)
+    pattern = database.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%").replace("`", "``")
+    assert f" ON `{pattern}`.* " in filled
 
 
 def test_one_statement_per_database() -> None:
