@@ -39,6 +39,7 @@ var containers = [
   'passwordless-reports'
   'passwordless-audit-parts'
   'passwordless-locks'
+  'passwordless-runs'
 ]
 var queues = [
   'passwordless-audit'
