@@ -43,6 +43,9 @@ param tagPrefix string = 'passwordless'
 @description('NCRONTAB schedule of the drift audit (six fields).')
 param auditSchedule string = '0 0 */6 * * *'
 
+@description('Let the scheduled audit reconcile the drifted apps it finds, not only report them.')
+param auditRemediate bool = false
+
 @description('App role the caller of write routes must carry; empty turns the check off (not recommended).')
 param applyRole string = 'Passwordless.Apply'
 
@@ -92,7 +95,7 @@ resource appConnectorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
   name: guid(subscription().id, environmentName, 'passwordless-app-connector')
   properties: {
     roleName: 'Passwordless Provisioner App Connector (${environmentName})'
-    description: 'Read web apps and slots, switch their managed identity on, read and write their app settings. Nothing else on the site.'
+    description: 'Read web apps and slots, switch their managed identity on, read and write their app settings. Its sites/write allows any PATCH of the site (RBAC cannot narrow it to identity); the code sends only identity.'
     type: 'CustomRole'
     permissions: [
       {
@@ -252,6 +255,7 @@ module functionApp 'modules/function.bicep' = {
     subscriptions: empty(allowedSubscriptions) ? subscription().subscriptionId : allowedSubscriptions
     tagPrefix: tagPrefix
     auditSchedule: auditSchedule
+    auditRemediate: auditRemediate
     applyRole: applyRole
     authClientId: authClientId
     vnetSubnetId: vnetSubnetId

@@ -48,7 +48,8 @@ def _server_of(reconciler: Reconciler, site: SiteState) -> str:
 
 @dataclass(frozen=True)
 class PartOrder:
-    """One queue message: which run, which part of how many, and the part's apps."""
+    """One queue message: which run, which part of how many, the part's apps, and whether drifted
+    apps are reconciled (the timer's remediation setting) or only reported."""
 
     run: str
     part: int
@@ -56,6 +57,7 @@ class PartOrder:
     started: datetime
     correlation_id: str
     sites: tuple[SiteState, ...]
+    remediate: bool = False
 
     def to_message(self) -> str:
         return json.dumps(
@@ -66,6 +68,7 @@ class PartOrder:
                 "started": self.started.isoformat(),
                 "correlation_id": self.correlation_id,
                 "sites": [_site_to_dict(site) for site in self.sites],
+                "remediate": self.remediate,
             }
         )
 
@@ -79,15 +82,21 @@ class PartOrder:
             datetime.fromisoformat(body["started"]),
             str(body["correlation_id"]),
             tuple(_site_from_dict(item) for item in body["sites"]),
+            remediate=body.get("remediate") is True,
         )
 
 
-def part_orders(reconciler: Reconciler, sites: Iterable[SiteState], *, correlation_id: str) -> list[PartOrder]:
+def part_orders(
+    reconciler: Reconciler, sites: Iterable[SiteState], *, correlation_id: str, remediate: bool = False
+) -> list[PartOrder]:
     """The messages that start one spread-out audit run."""
     started = datetime.now(UTC)
     run = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     parts = cut_parts(reconciler, sites)
-    return [PartOrder(run, index, len(parts), started, correlation_id, tuple(part)) for index, part in enumerate(parts)]
+    return [
+        PartOrder(run, index, len(parts), started, correlation_id, tuple(part), remediate)
+        for index, part in enumerate(parts)
+    ]
 
 
 def part_to_json(part: AuditPart) -> str:

@@ -24,6 +24,7 @@ class Config:
     storage_blob_uri: str = ""
     storage_table_uri: str = ""
     outcome_topic_endpoint: str = ""
+    audit_remediate: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -48,4 +49,13 @@ class Config:
             storage_blob_uri=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
             storage_table_uri=env.get("AzureWebJobsStorage__tableServiceUri", "").strip(),
             outcome_topic_endpoint=env.get("PASSWORDLESS_OUTCOME_TOPIC_ENDPOINT", "").strip(),
+            audit_remediate=_flag(env.get("PASSWORDLESS_AUDIT_REMEDIATE", ""), "PASSWORDLESS_AUDIT_REMEDIATE"),
         )
+
+
+def _flag(value: str, name: str) -> bool:
+    """``true`` or ``false`` (any case); empty is false. Anything else is refused, not guessed."""
+    text = value.strip().lower()
+    if text not in ("", "true", "false"):
+        raise InvalidRequest(f"setting {name}: {value!r} is neither 'true' nor 'false'", field=name)
+    return text == "true"

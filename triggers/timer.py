@@ -1,4 +1,5 @@
-"""Timer: start the drift audit on a schedule (never on start-up, which fires on every scale-out)."""
+"""Timer: start the drift audit on a schedule (never on start-up, which fires on every scale-out).
+Drifted apps are reconciled only when ``PASSWORDLESS_AUDIT_REMEDIATE`` is true (off by default)."""
 
 from __future__ import annotations
 
@@ -22,4 +23,5 @@ def timer_audit(timer: func.TimerRequest, parts: func.Out[list[str]]) -> None:
     configure_logging()
     correlation_id = f"audit-{uuid.uuid4()}"
     with correlated(correlation_id):
-        start_audit(shared_runtime(), correlation_id=correlation_id, parts=parts)
+        runtime = shared_runtime()
+        start_audit(runtime, correlation_id=correlation_id, parts=parts, remediate=runtime.config.audit_remediate)

@@ -56,6 +56,9 @@ param tagPrefix string
 @description('NCRONTAB schedule of the drift audit.')
 param auditSchedule string
 
+@description('Whether the scheduled audit reconciles the drifted apps it finds.')
+param auditRemediate bool
+
 @description('App role the App Service Authentication caller needs on write routes; empty turns the check off.')
 param applyRole string
 
@@ -100,6 +103,7 @@ var appSettings = {
   PASSWORDLESS_SUBSCRIPTIONS: subscriptions
   PASSWORDLESS_TAG_PREFIX: tagPrefix
   PASSWORDLESS_AUDIT_SCHEDULE: auditSchedule
+  PASSWORDLESS_AUDIT_REMEDIATE: auditRemediate ? 'true' : 'false'
   PASSWORDLESS_APPLY_ROLE: applyRole
   PASSWORDLESS_OUTCOME_TOPIC_ENDPOINT: outcomeTopicEndpoint
 }

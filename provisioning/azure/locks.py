@@ -24,12 +24,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CONTAINER = "passwordless-locks"
-LEASE_SECONDS = 60  # a reconcile takes seconds; a crashed holder frees the app within a minute
+# The longest finite lease Blob storage grants (15 to 60 s:
+# https://learn.microsoft.com/rest/api/storageservices/lease-blob), so a crashed holder frees the app
+# within a minute. It is not renewed: a reconcile still running after a minute (ARM retries and
+# timeouts allow that) no longer excludes a second one.
+LEASE_SECONDS = 60
 POLL_SECONDS = 0.25
 RECONCILED_AT = "reconciled_at"
 CAUSES = "causes"
 REMEMBERED_CAUSES = 32  # event ids kept per app; blob metadata holds 8 KiB
-CLOCK_SKEW = timedelta(seconds=1)  # between ARM's event clock and ours
+# How far this worker's clock may run ahead of the clock that stamps ARM's ``eventTime`` before a
+# change made after a reconcile read the app is taken for one it saw. Erring the other way costs
+# only a no-op reconcile (reads, no writes), so the margin is generous.
+SKEW_MARGIN = timedelta(minutes=5)
 
 
 class AppLocks:
@@ -82,13 +89,14 @@ class AppLocks:
 
     def already_handled(self, app: AppRef, cause: str, moment: datetime | None) -> bool:
         """True when this very event was reconciled already (Event Grid delivers at least once), or a
-        reconcile began after the event happened and finished, so it read state that already held it."""
+        finished reconcile began more than ``SKEW_MARGIN`` after the event's time, so it surely read
+        state that already held the change. Event ids decide first; time only with the margin."""
         with azure_errors(f"read the lock of {app.id}"):
             metadata = self._blob(app).get_blob_properties().metadata or {}
         if cause in metadata.get(CAUSES, "").split():
             return True
         value = metadata.get(RECONCILED_AT)
-        return moment is not None and value is not None and datetime.fromisoformat(value) - CLOCK_SKEW >= moment
+        return moment is not None and value is not None and datetime.fromisoformat(value) - SKEW_MARGIN >= moment
 
     def _blob(self, app: AppRef) -> Any:
         """The app's lock blob, named by a digest: ARM ids are case-insensitive and may hold any character."""

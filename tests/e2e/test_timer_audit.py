@@ -3,6 +3,7 @@ last one writes the three report blobs. Read-only throughout."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -12,7 +13,10 @@ import pytest
 from azure.functions.timer import TimerRequest
 from azure.storage.blob import BlobServiceClient
 
+from provisioning.audit_fanout import PartOrder
 from provisioning.azure.audit_store import REPORTS
+from provisioning.reconciler import Mode
+from provisioning.resource_ids import parse_app_id
 from provisioning.runtime import shared_runtime
 from tests.estates import APPS_GROUP, SUBSCRIPTION
 from tests.functions_index import user_function
@@ -87,3 +91,32 @@ def test_catalog_queries_stay_within_three_per_database(emulator: Any, product_e
     document = json.loads(report("latest.json", product_environment["AzureWebJobsStorage"]))
     shared_runtime.cache_clear()
     assert document["catalog_queries"] and max(document["catalog_queries"].values()) <= 3
+
+
+@pytest.mark.parametrize(("setting", "remediates"), [("", False), ("true", True)])
+def test_the_timer_remediates_only_when_its_setting_says_so(
+    emulator: Any, product_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch, setting: str, remediates: bool
+) -> None:
+    """The timer's orders carry the setting; a worker given one (here only this app's part) obeys it."""
+    app = parse_app_id(
+        emulator.create_site(
+            SUBSCRIPTION, APPS_GROUP, f"fix-{uuid.uuid4().hex[:8]}", tags={"passwordless": "orders:reader"}
+        )
+    )
+    monkeypatch.setenv("PASSWORDLESS_AUDIT_REMEDIATE", setting)
+    shared_runtime.cache_clear()
+    started = Messages()
+    user_function("timer_audit")(TimerRequest(past_due=False), started)
+    orders = [PartOrder.from_message(text) for text in started.get()]
+    assert {order.remediate for order in orders} == {remediates}
+
+    (site,) = [site for order in orders for site in order.sites if site.app.key == app.key]
+    only_this_app = dataclasses.replace(orders[0], part=0, parts=1, sites=(site,))
+    user_function("queue_audit_part")(func.QueueMessage(id="part-0", body=only_this_app.to_message().encode()))
+    document = json.loads(report("latest.json", product_environment["AzureWebJobsStorage"]))
+    runtime = shared_runtime()
+    shared_runtime.cache_clear()
+
+    (entry,) = document["apps"]
+    assert (document["remediate"], entry["status"]) == (remediates, "remediated" if remediates else "drifted")
+    assert runtime.reconciler.reconcile_app(app, Mode.PLAN).plan.empty is remediates

@@ -1,0 +1,23 @@
+"""Settings read at start-up: a value that cannot be meant is refused with the setting's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioning.config import Config
+from provisioning.errors import InvalidRequest
+
+BASE = {"PASSWORDLESS_CATALOG": "catalog.yaml"}
+
+
+@pytest.mark.parametrize(("value", "remediate"), [(None, False), ("", False), ("false", False), (" True ", True)])
+def test_timer_remediation_is_off_unless_switched_on(value: str | None, remediate: bool) -> None:
+    environ = BASE | ({"PASSWORDLESS_AUDIT_REMEDIATE": value} if value is not None else {})
+    assert Config.from_environment(environ).audit_remediate is remediate
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "on"])
+def test_an_ambiguous_remediation_setting_is_refused(value: str) -> None:
+    with pytest.raises(InvalidRequest, match="PASSWORDLESS_AUDIT_REMEDIATE") as caught:
+        Config.from_environment(BASE | {"PASSWORDLESS_AUDIT_REMEDIATE": value})
+    assert caught.value.field == "PASSWORDLESS_AUDIT_REMEDIATE"
