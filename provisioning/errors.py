@@ -27,6 +27,10 @@ class AdminMissing(PermanentError):
     """The function (or its admin group) is not an Entra administrator of a database server."""
 
 
+class LoginRefused(PermanentError):
+    """A database server refused the administrator's login; the cached administrators may be out of date."""
+
+
 class NotFound(PermanentError):
     """The app or resource named by a request does not exist."""
 

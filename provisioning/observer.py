@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from provisioning.engines.dialects import dialect_for
+from provisioning.errors import NotFound
 from provisioning.models import BindingKind, SiteState, UserAssignedIdentity
 from provisioning.planner import Desired, Observed
 from provisioning.policy import Grantable
@@ -40,5 +41,8 @@ class Observer:
         identity_id = desired.request.identity.resource_id_for(desired.request.app)
         if identity_id is None or site.attached(identity_id) is not None:
             return {}
-        found = self._identities.get_user_identity(identity_id)
-        return {identity_id.lower(): found} if found is not None else {}
+        try:
+            found = self._identities.get_user_identity(identity_id)
+        except NotFound:
+            return {}  # the planner creates it (``create:<name>``) or refuses the request
+        return {identity_id.lower(): found}

@@ -7,6 +7,7 @@ from contextlib import ExitStack, contextmanager
 
 from provisioning.admins import admin_login
 from provisioning.engines.base import DatabaseSession
+from provisioning.errors import AdminMissing, LoginRefused
 from provisioning.models import Catalog, DatabaseSnapshot, DatabaseState, ServerInfo, Target
 from provisioning.plan import DATABASE_STEPS, Plan
 from provisioning.ports import ServersPort, SessionFactory
@@ -44,11 +45,25 @@ class DatabaseAccess:
             yield Sessions(self, stack, batch=True)
 
     def connect(self, target: Target) -> tuple[ServerInfo, DatabaseSession]:
+        """A session as the function's administrator login. Servers' administrators are cached, so a
+        server that seems to lack it is read afresh once: an owner may have just added it."""
         server = self._servers.get_server(target.engine, target.server)
-        login = admin_login(
+        try:
+            login = self._admin_login(target, server)
+        except AdminMissing:
+            self._servers.forget(target.server)
+            server = self._servers.get_server(target.engine, target.server)
+            login = self._admin_login(target, server)
+        return server, self._open_session(target.engine, server, login)
+
+    def forget(self, target: Target) -> None:
+        """Drop the cached facts of the target's server, so the next use reads them afresh."""
+        self._servers.forget(target.server)
+
+    def _admin_login(self, target: Target, server: ServerInfo) -> str:
+        return admin_login(
             target.engine, server, function_object_id=self._function_object_id, group=self._catalog.admin_group
         )
-        return server, self._open_session(target.engine, server, login)
 
 
 class Sessions:
@@ -80,15 +95,27 @@ class Sessions:
 
     def observe(self, target: Target, principal: str) -> DatabaseState:
         if not self._batch:
-            return self.get(target).observe(target, principal)
+            with self._forgotten_if_refused(target):
+                return self.get(target).observe(target, principal)
         return self.snapshot(target).state_of(principal)
 
     def snapshot(self, target: Target) -> DatabaseSnapshot:
         key = (target.server.key, target.database)
         if key not in self._snapshots:
             self.open(target)
-            self._snapshots[key] = self.get(target).snapshot(target)
+            with self._forgotten_if_refused(target):
+                self._snapshots[key] = self.get(target).snapshot(target)
         return self._snapshots[key]
+
+    @contextmanager
+    def _forgotten_if_refused(self, target: Target) -> Iterator[None]:
+        """Every reconcile observes before it writes, so the first login happens here: when the server
+        refuses it, its cached administrators are dropped and the next attempt reads them afresh."""
+        try:
+            yield
+        except LoginRefused:
+            self._access.forget(target)
+            raise
 
     def render(self, planned: Plan, targets: Mapping[str, Target]) -> Plan:
         """The plan with each database step's exact SQL (the dry-run view)."""

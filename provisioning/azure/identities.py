@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from provisioning.azure.arm import ClientsBySubscription, azure_errors, client_options
 from provisioning.config import Config
-from provisioning.errors import NotFound
 from provisioning.models import UserAssignedIdentity
 from provisioning.resource_ids import AppRef, parse_resource_id
 
@@ -29,15 +28,12 @@ class Identities:
             identity = self._clients.get(app.subscription).system_assigned_identities.get_by_scope(scope=app.id)
         return str(identity.client_id).lower()
 
-    def get_user_identity(self, identity_id: str) -> UserAssignedIdentity | None:
-        """The ids of a user-assigned identity; None when it does not exist."""
+    def get_user_identity(self, identity_id: str) -> UserAssignedIdentity:
+        """The ids of a user-assigned identity; ``NotFound`` when it does not exist."""
         rid = parse_resource_id(identity_id, field="identity")
         client = self._clients.get(rid.subscription)
-        try:
-            with azure_errors(f"read user-assigned identity {identity_id}"):
-                found = client.user_assigned_identities.get(rid.resource_group, rid.names[0])
-        except NotFound:
-            return None
+        with azure_errors(f"read user-assigned identity {identity_id}"):
+            found = client.user_assigned_identities.get(rid.resource_group, rid.names[0])
         return _ids(found)
 
     def create_user_identity(self, identity_id: str, location: str) -> UserAssignedIdentity:

@@ -23,10 +23,6 @@ class OutcomeEvents:
         self._endpoint = config.outcome_topic_endpoint
         self._client: Any = None
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._endpoint)
-
     def publish(self, event_type: str, app: AppRef, data: dict[str, Any]) -> None:
         """Send one event whose subject is the app's id. A failed notification is logged, never fatal:
         the change it reports has already happened and is kept in the run record."""

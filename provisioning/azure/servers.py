@@ -28,20 +28,18 @@ class Servers:
         cached = self._cache.get(server.key)
         if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
-        readers = {
+        readers = {  # the catalog admits no other server type: each engine's Dialect names its own
             "microsoft.dbforpostgresql/flexibleservers": self._postgres,
             "microsoft.sql/servers": self._sql,
             "microsoft.dbformysql/flexibleservers": self._mysql,
         }
-        read = readers.get(server.full_type)
-        if read is None:
-            raise NotImplementedError(f"{engine.value} servers of type {server.full_type} are not supported yet")
-        info = read(server)
+        info = readers[server.full_type](server)
         self._cache[server.key] = (time.monotonic(), info)
         return info
 
     def forget(self, server: ResourceId) -> None:
-        """Drop a cached entry, e.g. after the database refused the cached administrator."""
+        """Drop a cached entry: the reconciler does when the database refused the cached administrator,
+        or the cached administrators lack the function's."""
         self._cache.pop(server.key, None)
 
     def _postgres(self, server: ResourceId) -> ServerInfo:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from provisioning.errors import PermanentError, TransientError
+from provisioning.errors import LoginRefused, PermanentError, TransientError
 from provisioning.models import DatabaseSnapshot, DatabaseState, Grant, ServerInfo, SqlBinding, Target, TlsMode
 from provisioning.plan import (
     BINDING_PLACEHOLDER,
@@ -381,7 +381,7 @@ def _database_errors(action: str) -> Iterator[None]:
         state = str(exc.args[0]) if exc.args else ""
         numbers = {int(n) for n in _ERROR_NUMBER.findall(text)}
         if LOGIN_FAILED in numbers or state == "28000":
-            raise PermanentError(f"{action}: login refused: {text}") from exc
+            raise LoginRefused(f"{action}: login refused: {text}") from exc
         if numbers & PERMISSION_DENIED:
             raise PermanentError(f"{action}: permission denied: {text}") from exc
         if numbers & TRANSIENT_ERRORS or "OperationalError" in names or state.startswith(("08", "HYT")):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from provisioning.errors import PermanentError, TransientError
+from provisioning.errors import LoginRefused, PermanentError, TransientError
 from provisioning.models import DatabaseSnapshot, DatabaseState, Grant, PrincipalState, ServerInfo, Target, TlsMode
 from provisioning.plan import (
     BINDING_PLACEHOLDER,
@@ -289,7 +289,7 @@ def _database_errors(action: str) -> Iterator[None]:
         if code in TRANSIENT_ERRORS:
             raise TransientError(f"{action}: {text}") from exc
         if code in LOGIN_ERRORS:
-            raise PermanentError(f"{action}: login refused: {text}") from exc
+            raise LoginRefused(f"{action}: login refused: {text}") from exc
         raise PermanentError(f"{action}: {text}") from exc
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from provisioning.errors import PermanentError, TransientError
+from provisioning.errors import LoginRefused, PermanentError, TransientError
 from provisioning.models import DatabaseSnapshot, DatabaseState, Grant, ServerInfo, Target, TlsMode
 from provisioning.plan import (
     BINDING_PLACEHOLDER,
@@ -315,7 +315,7 @@ def _database_errors(action: str) -> Iterator[None]:
     except psycopg2.OperationalError as exc:
         text = _first_line(exc)
         if "authentication failed" in text or "no pg_hba.conf entry" in text or "does not exist" in text:
-            raise PermanentError(f"{action}: login refused: {text}") from exc
+            raise LoginRefused(f"{action}: login refused: {text}") from exc
         raise TransientError(f"{action}: {text}") from exc
     except psycopg2.InterfaceError as exc:  # the connection was closed under us
         raise TransientError(f"{action}: connection lost: {_first_line(exc)}") from exc

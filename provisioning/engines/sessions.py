@@ -5,6 +5,7 @@ Drivers are imported here lazily, so an invocation pays only for the engines it 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import assert_never
 
 from provisioning.engines.base import DatabaseSession
 from provisioning.models import Engine, ServerInfo
@@ -24,4 +25,4 @@ def open_session(engine: Engine, server: ServerInfo, login: str, token: Callable
         from provisioning.engines.mysql import MysqlSession
 
         return MysqlSession(server, login, token)
-    raise NotImplementedError(f"engine {engine.value} is not supported yet")
+    assert_never(engine)  # mypy proves every engine is handled

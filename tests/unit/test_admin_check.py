@@ -6,14 +6,16 @@ import pytest
 
 from provisioning.admins import admin_login
 from provisioning.catalog import catalog_from_document
-from provisioning.errors import AdminMissing
-from provisioning.models import Administrator, Catalog, Engine, ServerInfo
-from provisioning.resource_ids import parse_resource_id
+from provisioning.errors import AdminMissing, LoginRefused
+from provisioning.models import Administrator, Catalog, DatabaseState, Engine, ServerInfo, Target
+from provisioning.resource_ids import ResourceId, parse_resource_id
+from provisioning.sessions import DatabaseAccess
 from tests.factories import SERVER_ID, catalog
 
 SELF = "5f0c1a7e-0000-4000-8000-00000000f001"
 GROUP = "9a0f0000-0000-4000-8000-00000000a001"
 SQL_ID = "/subscriptions/s/resourceGroups/rg-data/providers/Microsoft.Sql/servers/sql-sales"
+ADMIN = Administrator(SELF, "passwordless-func")
 
 
 def login(with_catalog: Catalog, found: ServerInfo) -> str:
@@ -64,3 +66,56 @@ def _doc() -> dict[str, object]:
             }
         ]
     }
+
+
+class CachedServers:
+    """The server cache as the reconciler sees it: stale answers until an entry is forgotten."""
+
+    def __init__(self, stale: ServerInfo, fresh: ServerInfo) -> None:
+        self.answers = {True: stale, False: fresh}
+        self.cached = True
+        self.forgotten: list[str] = []
+
+    def get_server(self, engine: object, rid: object) -> ServerInfo:
+        return self.answers[self.cached]
+
+    def forget(self, rid: ResourceId) -> None:
+        self.forgotten.append(rid.key)
+        self.cached = False
+
+
+class RefusingSession:
+    catalog_queries: dict[str, int] = {}
+    writes = 0
+
+    def __init__(self, engine: object, server: ServerInfo, login: str) -> None:
+        self.login = login
+
+    def observe(self, target: Target, principal: str) -> DatabaseState:
+        raise LoginRefused(f"login refused for {self.login}")
+
+    def snapshot(self, target: Target) -> DatabaseState:
+        raise LoginRefused(f"login refused for {self.login}")
+
+    def close(self) -> None:
+        pass
+
+
+def with_servers(servers: CachedServers) -> DatabaseAccess:
+    return DatabaseAccess(catalog(), servers=servers, open_session=RefusingSession, function_object_id=SELF)
+
+
+def test_an_admin_added_since_the_cache_was_filled_is_seen_at_once() -> None:
+    servers = CachedServers(server(SERVER_ID, Administrator("someone-else", "alice")), server(SERVER_ID, ADMIN))
+    target = catalog().targets["orders"]
+    with with_servers(servers).batch() as sessions:
+        sessions.open(target)
+    assert servers.forgotten == [target.server.key]
+
+
+def test_a_refused_cached_admin_is_forgotten() -> None:
+    servers = CachedServers(server(SERVER_ID, ADMIN), server(SERVER_ID, ADMIN))
+    target = catalog().targets["orders"]
+    with with_servers(servers).batch() as sessions, pytest.raises(LoginRefused):
+        sessions.snapshot(target)
+    assert servers.forgotten == [target.server.key]
