@@ -1,4 +1,9 @@
-"""Database principal names for apps: readable, within engine limits, deterministic, collision-free."""
+"""Database principal names for apps: readable, within engine limits, deterministic.
+
+Only a shortened name carries a digest of the whole name, so two shortened names do not collide
+(short of a digest collision); a name that fits is the app's own name, which a namesake app in
+another resource group or subscription shares.
+"""
 
 from __future__ import annotations
 

@@ -437,11 +437,12 @@ def test_a_throttling_storm_ends_in_a_transient_error_carrying_retry_after(fault
 
 
 @pytest.mark.integration
-def test_a_hung_arm_request_is_given_up_within_a_minute(
+def test_each_try_of_an_arm_request_goes_out_with_short_timeouts(
     faulty: Any, runtime: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Measured without waiting: the timeouts each ARM request goes out with, as the transport sees them.
-    azure-core's default is 300 s each, and a GET or PUT is tried four times."""
+    """Measured without waiting: the (connect, read) timeouts each ARM request goes out with, as the
+    transport sees them; azure-core's default is 300 s each. This bounds one try only: a GET or PUT is
+    tried up to four times, so a request that hangs every time takes up to four times as long."""
     apps = new_apps(faulty, 1)
     (app,) = apps
     seen: list[tuple[str, Any]] = []
