@@ -11,6 +11,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
+# The `passwordless` console script (pyproject.toml), installed editable so it runs this checkout.
+EDITABLE := $(VENV)/.editable-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+$(EDITABLE): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	rm -f $(VENV)/.editable-* && touch $(EDITABLE)
+
 # checkov pins packaging<24 and pytest 9 needs packaging>=24: checkov gets a virtualenv of its own.
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat infra/requirements-checkov.txt | sha1sum | cut -c1-12)
@@ -28,7 +35,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-install: $(STAMP) node_modules/.package-lock.json /usr/bin/chromium
+install: $(STAMP) $(EDITABLE) node_modules/.package-lock.json /usr/bin/chromium
 
 services:
 	bash .ci/services

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from enum import Enum
@@ -61,10 +62,17 @@ def parse_catalog(text: str, *, source: str = "catalog") -> Catalog:
         import yaml
 
         try:
-            document = yaml.safe_load(text)
+            document = yaml.safe_load(named_stream(text, source))
         except yaml.YAMLError as exc:
             raise InvalidRequest(f"{source}: neither valid JSON nor YAML: {exc}", field="catalog") from exc
     return catalog_from_document(document)
+
+
+def named_stream(text: str, source: str) -> io.StringIO:
+    """YAML names the stream in its error marks: the file's name, not ``<unicode string>``."""
+    stream = io.StringIO(text)
+    stream.name = source
+    return stream
 
 
 def catalog_from_document(document: Any) -> Catalog:

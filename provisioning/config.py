@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from provisioning.errors import InvalidRequest
 
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,19 @@ class Config:
                 "setting PASSWORDLESS_CATALOG is empty: point it at the target catalog", field="PASSWORDLESS_CATALOG"
             )
         endpoint = env.get("PASSWORDLESS_ARM_ENDPOINT", PUBLIC_ARM_ENDPOINT).strip().rstrip("/")
+        function_object_id = env.get("PASSWORDLESS_FUNCTION_OBJECT_ID", "").strip().lower()
+        if not GUID.match(function_object_id):
+            problem = f"{function_object_id!r} is not a GUID" if function_object_id else "is empty"
+            raise InvalidRequest(
+                f"setting PASSWORDLESS_FUNCTION_OBJECT_ID {problem}: set it to the object (principal) id of the "
+                "function's managed identity (az functionapp identity show --query principalId)",
+                field="PASSWORDLESS_FUNCTION_OBJECT_ID",
+            )
         return cls(
             catalog=catalog,
             arm_endpoint=endpoint,
             arm_scope=env.get("PASSWORDLESS_ARM_SCOPE", "").strip() or PUBLIC_ARM_ENDPOINT + "/.default",
-            function_object_id=env.get("PASSWORDLESS_FUNCTION_OBJECT_ID", "").strip().lower(),
+            function_object_id=function_object_id,
             subscriptions=tuple(
                 s.strip().lower() for s in env.get("PASSWORDLESS_SUBSCRIPTIONS", "").split(",") if s.strip()
             ),

@@ -27,6 +27,7 @@ from provisioning.reconciler import Reconciler
 class Runtime:
     config: Config
     reconciler: Reconciler
+    webapps: WebApps
     discovery: Discovery
     runs: RunRecords
     outcomes: Outcomes
@@ -44,9 +45,10 @@ def build_runtime(config: Config) -> Runtime:
 
         return open_engine_session(engine, server, login, token)
 
+    webapps = WebApps(credential, config)
     reconciler = Reconciler(
         load_catalog(config.catalog),
-        webapps=WebApps(credential, config),
+        webapps=webapps,
         identities=Identities(credential, config),
         servers=Servers(credential, config),
         open_session=open_session,
@@ -56,7 +58,9 @@ def build_runtime(config: Config) -> Runtime:
     )
     runs = RunRecords(credential, config)
     outcomes = Outcomes(runs, OutcomeEvents(credential, config))
-    return Runtime(config, reconciler, Discovery(credential, config), runs, outcomes, AuditStore(credential, config))
+    return Runtime(
+        config, reconciler, webapps, Discovery(credential, config), runs, outcomes, AuditStore(credential, config)
+    )
 
 
 @lru_cache(maxsize=1)

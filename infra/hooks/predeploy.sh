@@ -1,6 +1,7 @@
 #!/bin/sh
 # Validate the target catalog that is deployed with the app, with the product's own loader, before
-# azd packages it. PASSWORDLESS_CATALOG_PATH is relative to the repository root (the app root).
+# azd packages it: every error at once, each with its line (exit 2 when there is any).
+# PASSWORDLESS_CATALOG_PATH is relative to the repository root (the app root).
 set -eu
 catalog="${PASSWORDLESS_CATALOG_PATH:-catalog.yaml}"
 if [ ! -f "$catalog" ]; then
@@ -9,9 +10,4 @@ if [ ! -f "$catalog" ]; then
 fi
 python=.venv/bin/python
 [ -x "$python" ] || python=python3
-"$python" - "$catalog" <<'PY'
-import sys
-from provisioning.catalog import load_catalog
-catalog = load_catalog(sys.argv[1])
-print(f"catalog {sys.argv[1]}: {len(catalog.targets)} target(s): {', '.join(sorted(catalog.targets))}")
-PY
+"$python" -m provisioning catalog check "$catalog"
