@@ -7,7 +7,17 @@ import pytest
 from provisioning.config import Config
 from provisioning.errors import InvalidRequest
 
-BASE = {"PASSWORDLESS_CATALOG": "catalog.yaml"}
+BASE = {
+    "PASSWORDLESS_CATALOG": "catalog.yaml",
+    "PASSWORDLESS_FUNCTION_OBJECT_ID": "5f0c1a7e-0000-4000-8000-00000000f001",
+}
+
+
+@pytest.mark.parametrize(("value", "problem"), [("", "is empty"), ("not-a-guid", "is not a GUID")])
+def test_the_function_object_id_must_be_a_guid(value: str, problem: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"PASSWORDLESS_FUNCTION_OBJECT_ID .*{problem}") as caught:
+        Config.from_environment(BASE | {"PASSWORDLESS_FUNCTION_OBJECT_ID": value})
+    assert caught.value.field == "PASSWORDLESS_FUNCTION_OBJECT_ID"
 
 
 @pytest.mark.parametrize(("value", "remediate"), [(None, False), ("", False), ("false", False), (" True ", True)])
