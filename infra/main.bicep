@@ -49,7 +49,10 @@ param auditRemediate bool = false
 @description('App role the caller of write routes must carry; empty turns the check off (not recommended).')
 param applyRole string = 'Passwordless.Apply'
 
-@description('Client id of an existing Entra app registration for App Service Authentication; empty leaves it off (write routes then answer 403).')
+@description('App Service Authentication in front of the function (on by default). Turn it off ONLY for a throwaway demo: write routes then answer 403 (fail closed) unless applyRole is empty too.')
+param appServiceAuthentication bool = true
+
+@description('Client id of the Entra app registration whose tokens callers present (the preprovision hook creates one with the app role when unset); required while appServiceAuthentication is on.')
 param authClientId string = ''
 
 @description('Resource id of an existing subnet delegated to Microsoft.App/environments for VNet integration; empty for none.')
@@ -257,6 +260,7 @@ module functionApp 'modules/function.bicep' = {
     auditSchedule: auditSchedule
     auditRemediate: auditRemediate
     applyRole: applyRole
+    appServiceAuthentication: appServiceAuthentication
     authClientId: authClientId
     vnetSubnetId: vnetSubnetId
     maximumInstanceCount: maximumInstanceCount

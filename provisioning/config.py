@@ -11,6 +11,11 @@ from provisioning.errors import InvalidRequest
 
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Set to "True" by App Service itself when App Service Authentication is on for the app, and only
+# then (Microsoft.Identity.Web, AppServicesAuthenticationInformation.cs: WEBSITE_AUTH_ENABLED). Only
+# then does the platform strip a caller's own X-MS-CLIENT-PRINCIPAL header (Microsoft Learn, "Work
+# with user identities in AuthN/AuthZ": external requests can't set these headers).
+AUTHENTICATION_SETTING = "WEBSITE_AUTH_ENABLED"
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,7 @@ class Config:
     subscriptions: tuple[str, ...] = ()
     tag_prefix: str = "passwordless"
     apply_role: str = "Passwordless.Apply"
+    app_service_authentication: bool = False
     storage_connection: str = ""
     storage_blob_uri: str = ""
     storage_table_uri: str = ""
@@ -55,6 +61,7 @@ class Config:
             ),
             tag_prefix=env.get("PASSWORDLESS_TAG_PREFIX", "passwordless").strip() or "passwordless",
             apply_role=env.get("PASSWORDLESS_APPLY_ROLE", "Passwordless.Apply").strip(),
+            app_service_authentication=env.get(AUTHENTICATION_SETTING, "").strip().lower() == "true",
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_uri=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
             storage_table_uri=env.get("AzureWebJobsStorage__tableServiceUri", "").strip(),

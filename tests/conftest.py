@@ -168,6 +168,7 @@ def product_environment(
         "PASSWORDLESS_FUNCTION_OBJECT_ID": FUNCTION_OBJECT_ID,
         "PASSWORDLESS_SUBSCRIPTIONS": SUBSCRIPTION,
         "PASSWORDLESS_APPLY_ROLE": "Passwordless.Apply",
+        "WEBSITE_AUTH_ENABLED": "True",  # as App Service sets it with authentication on (infra/ deploys it)
         "AzureWebJobsStorage": azurite,
         "PASSWORDLESS_OUTCOME_TOPIC_ENDPOINT": emulator.topic_endpoint(),
     }

@@ -1,5 +1,6 @@
 """HTTP API for pipelines and operators. Every route needs the function key; write routes also need
-the App Service Authentication caller to carry the configured app role. Errors are problem+json."""
+App Service Authentication on and its caller to carry the configured app role (fail closed: with
+authentication off they answer 403 and never read the caller header). Errors are problem+json."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from provisioning.requests import request_from_body
 from provisioning.resource_ids import parse_app_id
 from provisioning.runtime import Runtime, shared_runtime
 from triggers.audit_run import AUDIT_QUEUE
-from triggers.caller import PRINCIPAL_HEADER, missing_role
+from triggers.caller import write_refusal
 from triggers.openapi import openapi_document
 from triggers.problems import problem, problem_for
 
@@ -89,10 +90,10 @@ def handle_connection_request(req: func.HttpRequest, mode: Mode, runtime: Callab
             return problem(400, "Malformed JSON", "the body is not valid JSON", field="body")
         try:
             active = runtime()
-            if mode is Mode.APPLY and active.config.apply_role:
-                refused = missing_role(req.headers.get(PRINCIPAL_HEADER), active.config.apply_role)
+            if mode is Mode.APPLY:
+                refused = _write_refusal(req, active)
                 if refused:
-                    return problem(403, "Role required", refused)
+                    return problem(403, *refused)
             request = request_from_body(body)
             try:
                 result = active.reconciler.reconcile_request(request, mode)
@@ -147,10 +148,9 @@ def handle_start_audit(
             active = runtime()
         except ProvisioningError as exc:
             return problem_for(exc)
-        if active.config.apply_role:
-            refused = missing_role(req.headers.get(PRINCIPAL_HEADER), active.config.apply_role)
-            if refused:
-                return problem(403, "Role required", refused)
+        refused = _write_refusal(req, active)
+        if refused:
+            return problem(403, *refused)
         queue.set(json.dumps({"correlation_id": correlation_id}))
         log.info("audit queued")
         body = {"status": "queued", "correlation_id": correlation_id, "report": "/api/audit/latest"}
@@ -165,6 +165,13 @@ def handle_latest_audit(req: func.HttpRequest, reports: dict[str, str | None]) -
     if content is None:
         return problem(404, "No report yet", "no audit has finished yet; POST /api/audit to start one")
     return func.HttpResponse(content, status_code=200, mimetype=chosen, charset="utf-8")
+
+
+def _write_refusal(req: func.HttpRequest, active: Runtime) -> tuple[str, str] | None:
+    config = active.config
+    return write_refusal(
+        role=config.apply_role, authentication_on=config.app_service_authentication, read_header=req.headers.get
+    )
 
 
 def _drift(drift: Any) -> dict[str, Any]:

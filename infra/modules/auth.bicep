@@ -1,12 +1,18 @@
 // App Service Authentication on the function: validates Entra bearer tokens and forwards the caller
-// as X-MS-CLIENT-PRINCIPAL. Anonymous requests still reach the function, which requires the function
-// key on every route and the app role on write routes (triggers/caller.py). Only token validation
-// is configured, so no client secret exists.
+// as X-MS-CLIENT-PRINCIPAL, stripping any copy a caller sends (the platform then sets
+// WEBSITE_AUTH_ENABLED=True, which the function checks before it reads the header at all).
+// Unauthenticated requests to the write routes (/api/connections/apply, /api/audit) get 401 here;
+// every other route is excluded and stays behind the function key: Event Grid delivery
+// (/runtime/webhooks/eventgrid) cannot present an Entra token, and reads need none. The function checks
+// the app role itself on the write routes, so it holds whether excludedPaths match exactly or by
+// prefix. Only token validation is configured, so no client secret exists.
 
 @description('Name of the function app.')
 param siteName string
 
-@description('Client id of the existing Entra app registration whose tokens callers present.')
+@description('Client id of the Entra app registration whose tokens callers present (a GUID: an empty one fails the deployment).')
+@minLength(36)
+@maxLength(36)
 param clientId string
 
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {
@@ -28,8 +34,15 @@ resource authentication 'Microsoft.Web/sites/config@2024-04-01' = {
       enabled: true
     }
     globalValidation: {
-      requireAuthentication: false
-      unauthenticatedClientAction: 'AllowAnonymous'
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: [
+        '/api/connections/plan'
+        '/api/connections'
+        '/api/audit/latest'
+        '/api/openapi.json'
+        '/runtime/webhooks/eventgrid'
+      ]
     }
     identityProviders: {
       azureActiveDirectory: {

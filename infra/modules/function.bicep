@@ -62,8 +62,11 @@ param auditRemediate bool
 @description('App role the App Service Authentication caller needs on write routes; empty turns the check off.')
 param applyRole string
 
-@description('Client id of the Entra app registration used by App Service Authentication; empty leaves it off.')
-param authClientId string = ''
+@description('App Service Authentication in front of the function; off only for a demo (write routes then answer 403).')
+param appServiceAuthentication bool = true
+
+@description('Client id of the Entra app registration used by App Service Authentication.')
+param authClientId string
 
 @description('Resource id of a subnet delegated to Microsoft.App/environments for VNet integration; empty for none.')
 param vnetSubnetId string = ''
@@ -197,7 +200,9 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   }
 }
 
-module authentication 'auth.bicep' = if (!empty(authClientId)) {
+// On by default: the function trusts X-MS-CLIENT-PRINCIPAL only when the platform sets it
+// (WEBSITE_AUTH_ENABLED=True), so without this module every write route answers 403.
+module authentication 'auth.bicep' = if (appServiceAuthentication) {
   name: 'passwordless-authentication'
   params: {
     siteName: site.name

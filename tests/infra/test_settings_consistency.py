@@ -29,6 +29,10 @@ BINDING_EXPRESSION = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)%")
 READ_BY_PLATFORM_IN_AZURE = {
     "AZURE_CLIENT_ID": "azure-identity's DefaultAzureCredential picks the user-assigned identity by it",
 }
+# Set by the platform itself, never by the deployment nor locally: setting it would fake what it tells.
+SET_BY_THE_PLATFORM = {
+    "WEBSITE_AUTH_ENABLED": "App Service sets it to True when App Service Authentication is on",
+}
 READ_BY_PLATFORM_LOCALLY = {
     "FUNCTIONS_WORKER_RUNTIME": "Functions Core Tools (Flex Consumption sets the runtime in functionAppConfig)",
     "IDENTITY_ENDPOINT": "azure-identity's managed identity credential (the emulator's token endpoint)",
@@ -232,7 +236,12 @@ def test_a_setting_read_but_not_provided_is_reported() -> None:
 
 def test_the_deployment_sets_every_setting_the_code_reads() -> None:
     code = code_settings()
-    assert missing(code.settings, set(app_settings()), code.connections) == set()
+    assert missing(code.settings - set(SET_BY_THE_PLATFORM), set(app_settings()), code.connections) == set()
+
+
+def test_what_the_platform_sets_is_read_and_never_set_by_the_deployment_or_the_sample() -> None:
+    assert set(SET_BY_THE_PLATFORM) <= code_settings().settings
+    assert not set(SET_BY_THE_PLATFORM) & (set(app_settings()) | sample_settings())
 
 
 def test_the_deployment_sets_nothing_that_nobody_reads() -> None:
@@ -253,7 +262,7 @@ def test_the_host_storage_connection_is_identity_based() -> None:
 
 def test_the_local_sample_lists_every_setting_the_code_reads() -> None:
     code = code_settings()
-    absent = missing(code.settings, sample_settings(), code.connections)
+    absent = missing(code.settings - set(SET_BY_THE_PLATFORM), sample_settings(), code.connections)
     assert absent == set(), "add these to local.settings.sample.json"
 
 
