@@ -14,6 +14,8 @@ treats the query text as opaque except for tag names:
 - `options.$top` (at most 1000, the default) and `options.$skipToken` page the rows; only the
   `objectArray` result format is served.
 
+The identity-holder query the product sends before a rebind is evaluated by `graph_identities`.
+
 The per-user quota (15 queries per 5 seconds) is reported in `x-ms-user-quota-remaining`, not enforced.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 
 from emulator.errors import bad_request
 from emulator.estate import Estate, Site, key
+from emulator.graph_identities import asks_for_identity_holders, identity_holder_rows
 from emulator.server import ArmRequest, ArmResponse, Route, arm_route, decode_skip_token, encode_skip_token
 from emulator.sites import identity_json
 
@@ -79,7 +82,12 @@ class ResourceGraphApi:
         if not isinstance(top, int) or not 0 < top <= MAX_ROWS:
             raise bad_request(f"$top must be between 1 and {MAX_ROWS}.", code="InvalidQuery")
         offset = decode_skip_token(options.get("$skipToken"))
-        rows = [_row(site, self._estate) for site in self._matching_sites(body.get("subscriptions"), tag_keys(query))]
+        if asks_for_identity_holders(query):
+            rows = identity_holder_rows(self._estate, query, self._scope(body.get("subscriptions")))
+        else:
+            rows = [
+                _row(site, self._estate) for site in self._matching_sites(body.get("subscriptions"), tag_keys(query))
+            ]
         page = rows[offset : offset + top]
         result: dict[str, Any] = {
             "totalRecords": len(rows),
@@ -99,13 +107,15 @@ class ResourceGraphApi:
             },
         )
 
-    def _matching_sites(self, subscriptions: Any, wanted_tags: set[str]) -> list[Site]:
+    def _scope(self, subscriptions: Any) -> set[str]:
         if subscriptions is None:
-            scope = set(self._estate.subscriptions)
-        elif isinstance(subscriptions, list) and all(isinstance(s, str) for s in subscriptions):
-            scope = {key(s) for s in subscriptions}
-        else:
-            raise bad_request("'subscriptions' must be a list of subscription ids.", code="InvalidQuery")
+            return set(self._estate.subscriptions)
+        if isinstance(subscriptions, list) and all(isinstance(s, str) for s in subscriptions):
+            return {key(s) for s in subscriptions}
+        raise bad_request("'subscriptions' must be a list of subscription ids.", code="InvalidQuery")
+
+    def _matching_sites(self, subscriptions: Any, wanted_tags: set[str]) -> list[Site]:
+        scope = self._scope(subscriptions)
         sites = (
             site
             for site in self._estate.sites.values()

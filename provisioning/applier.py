@@ -55,7 +55,7 @@ class Applier:
 
     def _apply_identity(self, step: IdentityStep, site: SiteState) -> SiteState:
         if isinstance(step, CreateUserIdentity):
-            self._identities.create_user_identity(step.identity_id, step.location)
+            self._identities.create_user_identity(step.identity_id, step.location, owner=step.app.id)
             return site
         if isinstance(step, EnableSystemIdentity):
             return self._webapps.update_identities(site, system=True, user_assigned=step.keep_user_assigned)

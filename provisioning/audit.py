@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 
-from provisioning.errors import AdminMissing, InvalidRequest, NotFound, PolicyViolation, ProvisioningError
+from provisioning.errors import (
+    AdminMissing,
+    InvalidRequest,
+    NotFound,
+    PolicyViolation,
+    PrincipalConflict,
+    ProvisioningError,
+)
 from provisioning.models import Grant, SiteState
 from provisioning.plan import (
     IDENTITY_STEPS,
@@ -44,6 +51,7 @@ class DriftKind(str, Enum):
     SETTING_MISSING = "setting-missing"
     SETTING_CHANGED = "setting-changed"
     ORPHAN_PRINCIPAL = "orphan-principal"
+    PRINCIPAL_CONFLICT = "principal-conflict"
     ADMIN_MISSING = "admin-missing"
     REQUEST_INVALID = "request-invalid"
     POLICY_DENIED = "policy-denied"
@@ -139,6 +147,7 @@ def _grant_text(grant: Grant) -> str:
 def drift_of_error(error: ProvisioningError) -> Drift | None:
     """Permanent refusals that are drift to report (a bad tag, a denied request, a lost admin)."""
     kinds = (
+        (PrincipalConflict, DriftKind.PRINCIPAL_CONFLICT),
         (InvalidRequest, DriftKind.REQUEST_INVALID),
         (PolicyViolation, DriftKind.POLICY_DENIED),
         (AdminMissing, DriftKind.ADMIN_MISSING),
@@ -219,7 +228,7 @@ def _audit_site(reconciler: Reconciler, batch: Sessions, site: SiteState, *, rem
             reconciler.reconcile_app(app, Mode.APPLY)
             return AppAudit(app, drift, remediated=True)
         return AppAudit(app, drift)
-    except (InvalidRequest, PolicyViolation, AdminMissing) as exc:
+    except (InvalidRequest, PolicyViolation, AdminMissing, PrincipalConflict) as exc:
         found = drift_of_error(exc)
         assert found is not None
         return AppAudit(app, (found,))

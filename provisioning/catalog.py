@@ -15,6 +15,7 @@ from provisioning.models import (
     AdminGroup,
     Catalog,
     Engine,
+    OfferedIdentity,
     OnRemove,
     Privilege,
     RoleProfile,
@@ -37,6 +38,7 @@ BUILTIN_PROFILES: dict[str, RoleProfile] = {
 }
 
 SERVER_TYPES = {engine: dialect.server_type for engine, dialect in DIALECTS.items()}
+IDENTITY_TYPE = "microsoft.managedidentity/userassignedidentities"
 TARGET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 TARGET_FIELDS = {
     "name", "engine", "server", "database", "schemas", "roles", "allowed_sources",
@@ -78,7 +80,7 @@ def named_stream(text: str, source: str) -> io.StringIO:
 def catalog_from_document(document: Any) -> Catalog:
     if not isinstance(document, dict):
         raise InvalidRequest("catalog: the document must be a mapping with 'targets'", field="catalog")
-    unknown = set(document) - {"targets", "profiles", "admin_group"}
+    unknown = set(document) - {"targets", "profiles", "admin_group", "identities"}
     if unknown:
         raise InvalidRequest(f"catalog: unknown top-level field(s) {sorted(map(str, unknown))}", field="catalog")
     profiles = dict(BUILTIN_PROFILES)
@@ -95,7 +97,51 @@ def catalog_from_document(document: Any) -> Catalog:
                 field=f"catalog.targets[{index}].name",
             )
         targets[target.name] = target
-    return Catalog(targets=targets, profiles=profiles, admin_group=_admin_group(document.get("admin_group")))
+    return Catalog(
+        targets=targets,
+        profiles=profiles,
+        admin_group=_admin_group(document.get("admin_group")),
+        identities=_identities(document.get("identities")),
+    )
+
+
+def _identities(raw: Any) -> dict[str, OfferedIdentity]:
+    """``identities: [{id: <user-assigned identity id>, allowed_sources: [<ARM scope>, ...]}]``."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise InvalidRequest("catalog.identities: a list is required", field="catalog.identities")
+    offered: dict[str, OfferedIdentity] = {}
+    for index, entry in enumerate(raw):
+        where = f"catalog.identities[{index}]"
+        if not isinstance(entry, dict):
+            raise InvalidRequest(f"{where}: a mapping is required", field=where)
+        unknown = set(entry) - {"id", "allowed_sources"}
+        if unknown:
+            raise InvalidRequest(f"{where}: unknown field(s) {sorted(map(str, unknown))}", field=where)
+        if not isinstance(entry.get("id"), str):
+            raise InvalidRequest(f"{where}.id: a user-assigned identity resource id is required", field=f"{where}.id")
+        rid = parse_resource_id(entry["id"].strip(), field=f"{where}.id")
+        if rid.full_type != IDENTITY_TYPE or len(rid.names) != 1:
+            raise InvalidRequest(
+                f"{where}.id: a {IDENTITY_TYPE} id is required, got {rid.full_type}", field=f"{where}.id"
+            )
+        if rid.key in offered:
+            raise InvalidRequest(f"{where}.id: {rid.id} is listed twice", field=f"{where}.id")
+        offered[rid.key] = OfferedIdentity(rid.id, _scopes(entry.get("allowed_sources"), f"{where}.allowed_sources"))
+    return offered
+
+
+def _scopes(value: Any, where: str) -> tuple[str, ...]:
+    """ARM scopes (subscription, resource group or resource id prefix) whose apps may ask."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise InvalidRequest(
+            f"{where}: list the subscriptions, resource groups or id prefixes whose apps may ask", field=where
+        )
+    for scope in value:
+        if not scope.strip().lower().startswith("/subscriptions/"):
+            raise InvalidRequest(f"{where}: {scope!r} is not an ARM scope (/subscriptions/...)", field=where)
+    return tuple(v.strip() for v in value)
 
 
 def _profiles(raw: Any) -> dict[str, RoleProfile]:

@@ -39,6 +39,15 @@ class Conflict(PermanentError):
     """Another owner holds what the request needs (a lock, or a principal of another app)."""
 
 
+class PrincipalConflict(Conflict):
+    """The app's principal name is taken by a principal bound to another live app's identity: rebinding
+    it would hand that app's database access to this one. ``holders``: the live resources holding it."""
+
+    def __init__(self, message: str, *, holders: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.holders = holders
+
+
 class TransientError(ProvisioningError):
     """Try again later; ``retry_after`` is a hint in seconds when the cloud gave one."""
 

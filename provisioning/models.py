@@ -116,6 +116,16 @@ class Catalog:
     targets: dict[str, Target]
     profiles: dict[str, RoleProfile]
     admin_group: AdminGroup | None = None
+    identities: dict[str, OfferedIdentity] = field(default_factory=dict)  # by lower-cased resource id
+
+
+@dataclass(frozen=True)
+class OfferedIdentity:
+    """A user-assigned identity the platform team lets apps ask for by resource id, and which apps:
+    two-sided consent, as for targets, so a tag alone can never hand an app another team's identity."""
+
+    id: str
+    allowed_sources: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,16 @@ class AppRequest:
 class UserAssignedIdentity:
     principal_id: str
     client_id: str
+    owner: str | None = None  # the app it was created for (tag passwordless-owner), when read from ARM
+
+
+@dataclass(frozen=True)
+class IdentityHolder:
+    """A live resource that holds an Entra identity: a site or slot (its system identity), or a
+    user-assigned identity (``owner``: the app it was created for, from its passwordless-owner tag)."""
+
+    resource_id: str
+    owner: str | None = None
 
 
 @dataclass(frozen=True)

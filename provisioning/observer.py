@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from provisioning.engines.dialects import dialect_for
 from provisioning.errors import NotFound
-from provisioning.models import BindingKind, SiteState, UserAssignedIdentity
-from provisioning.planner import Desired, Observed
+from provisioning.models import BindingKind, DatabaseState, IdentityHolder, SiteState, Target, UserAssignedIdentity
+from provisioning.planner import Desired, Observed, own_identity_ids
 from provisioning.policy import Grantable
-from provisioning.ports import IdentitiesPort
+from provisioning.ports import IdentitiesPort, IdentityHoldersPort
 from provisioning.principal_names import principal_name
+from provisioning.resource_ids import AppRef
 from provisioning.sessions import Sessions
 
 
 class Observer:
-    def __init__(self, identities: IdentitiesPort) -> None:
+    def __init__(self, identities: IdentitiesPort, holders: IdentityHoldersPort) -> None:
         self._identities = identities
+        self._holders = holders
 
     def with_client_id(self, site: SiteState, connections: tuple[Grantable, ...]) -> SiteState:
         """Read the system identity's client id, one ARM read, only when an engine binds to it."""
@@ -34,7 +37,25 @@ class Observer:
             c.target.name: sessions.observe(c.target, principal_name(desired.request.app, c.target.engine))
             for c in desired.connections
         }
-        return Observed(site, sessions.servers, databases, self._named_identities(desired, site))
+        named = self._named_identities(desired, site)
+        targets = [c.target for c in desired.connections]
+        mine = own_identity_ids(site) | {i for ids in named.values() for i in (ids.principal_id, ids.client_id)}
+        holders = self.binding_holders(desired.request.app, targets, databases, mine)
+        return Observed(site, sessions.servers, databases, named, holders)
+
+    def binding_holders(
+        self, app: AppRef, targets: Iterable[Target], databases: dict[str, DatabaseState], mine: set[str]
+    ) -> dict[str, tuple[IdentityHolder, ...]]:
+        """Who holds each identity an observed principal is bound to, other than the app's own ones:
+        a Resource Graph query per such identity, which only a rebind or a removal ever meets."""
+        found: dict[str, tuple[IdentityHolder, ...]] = {}
+        for target in targets:
+            principal = databases[target.name].principal
+            bound_to = (principal.binding or "").lower() if principal is not None else ""
+            if bound_to and bound_to not in mine and bound_to not in found:
+                kind = dialect_for(target.engine).binding_kind
+                found[bound_to] = self._holders.list_holders(bound_to, kind=kind, app=app)
+        return found
 
     def _named_identities(self, desired: Desired, site: SiteState) -> dict[str, UserAssignedIdentity]:
         """Read the requested user-assigned identity only when it is not attached yet (one ARM read)."""

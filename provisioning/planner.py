@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from provisioning.engines.dialects import dialect_for
-from provisioning.errors import Conflict, NotFound
+from provisioning.errors import Conflict, NotFound, PolicyViolation, PrincipalConflict
 from provisioning.models import (
     AppRequest,
     BindingKind,
     DatabaseState,
+    IdentityHolder,
     IdentityKind,
     ServerInfo,
     SiteState,
@@ -58,6 +59,9 @@ class Observed:
     databases: Mapping[str, DatabaseState]
     # User-assigned identities the request names, by lower-cased id, read only when not attached.
     user_identities: Mapping[str, UserAssignedIdentity] = field(default_factory=dict)
+    # The live holders of each identity id an observed principal is bound to that is not one of the
+    # app's own (lower-cased id -> holders; empty: that identity no longer exists).
+    binding_holders: Mapping[str, tuple[IdentityHolder, ...]] = field(default_factory=dict)
 
 
 def plan(desired: Desired, observed: Observed) -> Plan:
@@ -89,6 +93,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
                     f"{target.name}: a database principal named {name!r} exists but is not bound to any "
                     "Entra identity; it was not made by this provisioner, so it is left alone"
                 )
+            _refuse_takeover(app, target.name, name, state.principal.binding, observed)
             steps.append(RebindPrincipal(target.name, name, state.principal.binding, binding, kind, object_id))
             recreated.add(home)
 
@@ -110,6 +115,37 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     if settings_step is not None:
         steps.append(settings_step)
     return Plan(app, tuple(steps))
+
+
+def _refuse_takeover(app: AppRef, target: str, name: str, bound_to: str, observed: Observed) -> None:
+    """A principal is rebound only from the app's own earlier identity, or from one that no longer
+    exists. Names come from site names, and two live sites can share one (other resource groups or
+    subscriptions): rebinding a namesake's principal would move its database access to this app."""
+    if bound_to.lower() in own_identity_ids(observed.site):
+        return  # an identity switch on this very app
+    holders = observed.binding_holders.get(bound_to.lower())
+    if holders is None:
+        raise Conflict(
+            f"{target}: whether identity {bound_to}, which principal {name!r} is bound to, is still live was "
+            "not observed; the principal is not rebound"
+        )
+    others = foreign_holders(app, holders)
+    if others:
+        raise PrincipalConflict(
+            f"{target}: principal {name!r} is bound to identity {bound_to} of {', '.join(others)}, which is live; "
+            f"{app.id} has the same principal name, and rebinding it would hand that app's database access to "
+            "this one, so it is not rebound. The platform team resolves it: rename one of the apps, or drop "
+            "the other's principal once it no longer needs it",
+            holders=others,
+        )
+
+
+def foreign_holders(app: AppRef, holders: Sequence[IdentityHolder]) -> tuple[str, ...]:
+    """The holders that are not ``app`` itself, nor a user-assigned identity created for it."""
+    mine = app.id.lower()
+    return tuple(
+        sorted(h.resource_id for h in holders if h.resource_id.lower() != mine and (h.owner or "").lower() != mine)
+    )
 
 
 def identity_ids(desired: Desired, observed: Observed) -> UserAssignedIdentity | None:
@@ -146,10 +182,16 @@ def _plan_identity(desired: Desired, observed: Observed) -> list[Step]:
     if site.attached(identity_id) is not None:
         return []
     steps: list[Step] = []
-    if identity_id.lower() not in observed.user_identities:
+    existing = observed.user_identities.get(identity_id.lower())
+    if existing is None:
         if spec.kind is IdentityKind.USER:
             raise NotFound(f"user-assigned identity {identity_id} named by the request does not exist")
         steps.append(CreateUserIdentity(app, identity_id, site.location))
+    elif spec.kind is IdentityKind.CREATE and (existing.owner or "").lower() != app.id.lower():
+        raise PolicyViolation(
+            f"create:{spec.name}: user-assigned identity {identity_id} already exists and was not created for "
+            f"{app.id} (its passwordless-owner tag says otherwise), so it is not adopted"
+        )
     steps.append(
         AttachUserIdentity(app, identity_id, keep_system=site.system_principal_id is not None, keep_user_assigned=keep)
     )
@@ -199,23 +241,33 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
 
 
 def plan_removal(
-    app: AppRef, site: SiteState | None, targets: Sequence[Target], databases: Mapping[str, DatabaseState]
+    app: AppRef,
+    site: SiteState | None,
+    targets: Sequence[Target],
+    databases: Mapping[str, DatabaseState],
+    binding_holders: Mapping[str, tuple[IdentityHolder, ...]] | None = None,
 ) -> Plan:
     """Drop the app's principals on ``on_remove: revoke`` targets and, when any goes, its managed settings.
 
     A principal counts as the target's only if it holds privileges in the target's scope (a principal
-    may live server-wide, see ``Dialect.principal_scope``). While the app still exists, only a
-    principal bound to one of its identities is dropped, so a namesake app elsewhere keeps its access.
+    may live server-wide, see ``Dialect.principal_scope``). Only a principal bound to one of the app's
+    identities is dropped, so a namesake app elsewhere keeps its access: while the app exists, one of
+    the identities it has; once it is deleted, an identity no live resource but the app holds any
+    more (``binding_holders``; a binding not looked up there is never dropped).
     """
     steps: list[Step] = []
-    own_ids = _identity_ids_of(site)
+    own_ids = own_identity_ids(site)
+    holders = binding_holders or {}
     seen_homes: set[str] = set()
     for target in targets:
         state = databases[target.name]
         home = dialect_for(target.engine).principal_home(target)
         if home in seen_homes or state.principal is None or not state.grants:
             continue
-        if site is not None and state.principal.binding not in own_ids:
+        bound_to = (state.principal.binding or "").lower()
+        if site is not None and bound_to not in own_ids:
+            continue
+        if site is None and (bound_to not in holders or foreign_holders(app, holders[bound_to])):
             continue
         seen_homes.add(home)
         steps.append(DropPrincipal(target.name, principal_name(app, target.engine)))
@@ -227,10 +279,11 @@ def plan_removal(
     return Plan(app, tuple(steps))
 
 
-def _identity_ids_of(site: SiteState | None) -> set[str]:
+def own_identity_ids(site: SiteState | None) -> set[str]:
+    """Every object and client id of the identities the app has now (lower case, as ARM's are read)."""
     if site is None:
         return set()
     ids = {site.system_principal_id, site.system_client_id}
     for identity in site.user_assigned.values():
         ids |= {identity.principal_id, identity.client_id}
-    return {i for i in ids if i}
+    return {i.lower() for i in ids if i}

@@ -1,11 +1,13 @@
-"""May this app have this target with this role? Pure: the catalog decides, never the tag alone."""
+"""May this app have this target with this role, and this identity? Pure: the catalog decides, never
+the tag alone. A refusal names the entry asked for and the reason, never the rest of the catalog: a
+caller may not learn which targets or identities exist for other teams."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from provisioning.errors import PolicyViolation
-from provisioning.models import AppRequest, Catalog, RoleProfile, Target
+from provisioning.models import AppRequest, Catalog, IdentityKind, RoleProfile, Target
 from provisioning.resource_ids import is_within
 
 
@@ -19,18 +21,37 @@ class Grantable:
 
 def authorize(request: AppRequest, catalog: Catalog) -> tuple[Grantable, ...]:
     """Resolve every connection of the request, or refuse the whole request with the reason."""
+    authorize_identity(request, catalog)
     allowed: list[Grantable] = []
     for connection in request.connections:
         target = catalog.targets.get(connection.target)
         if target is None:
-            raise PolicyViolation(
-                f"target {connection.target!r} is not in the catalog (known: {sorted(catalog.targets)})"
-            )
-        if connection.role not in target.roles:
+            raise PolicyViolation(f"target {connection.target!r} is not in the catalog")
+        if not any(is_within(request.app.id, scope) for scope in target.allowed_sources):
+            raise PolicyViolation(f"app {request.app.id} is outside the allowed sources of target {target.name!r}")
+        if connection.role not in target.roles:  # the app may connect: it may learn the roles offered
             raise PolicyViolation(
                 f"role {connection.role!r} is not offered on target {target.name!r} (offered: {sorted(target.roles)})"
             )
-        if not any(is_within(request.app.id, scope) for scope in target.allowed_sources):
-            raise PolicyViolation(f"app {request.app.id} is outside the allowed sources of target {target.name!r}")
         allowed.append(Grantable(target=target, profile=catalog.profiles[connection.role]))
     return tuple(allowed)
+
+
+def authorize_identity(request: AppRequest, catalog: Catalog) -> None:
+    """A user-assigned identity named by resource id must be offered by the catalog to the app's scope.
+
+    The function may attach any identity it can reach (Managed Identity Operator on their resource
+    groups), so this check is what keeps one team's tag from wearing another team's identity.
+    ``create:<name>`` identities live in the app's own resource group; the planner refuses to adopt
+    one that was not created for the app (its passwordless-owner tag)."""
+    spec = request.identity
+    if spec.kind is not IdentityKind.USER:
+        return
+    assert spec.resource_id is not None
+    offered = catalog.identities.get(spec.resource_id.lower())
+    if offered is None:
+        raise PolicyViolation(f"user-assigned identity {spec.resource_id} is not offered by the catalog")
+    if not any(is_within(request.app.id, scope) for scope in offered.allowed_sources):
+        raise PolicyViolation(
+            f"app {request.app.id} is outside the allowed sources of user-assigned identity {spec.resource_id}"
+        )

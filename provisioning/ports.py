@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from provisioning.engines.base import DatabaseSession
-from provisioning.models import Engine, ServerInfo, SiteState, UserAssignedIdentity
+from provisioning.models import BindingKind, Engine, IdentityHolder, ServerInfo, SiteState, UserAssignedIdentity
 from provisioning.plan import SetAppSettings
 from provisioning.resource_ids import AppRef
 
@@ -23,7 +23,11 @@ class WebAppsPort(Protocol):
 class IdentitiesPort(Protocol):
     def get_system_client_id(self, app: AppRef) -> str: ...
     def get_user_identity(self, identity_id: str) -> UserAssignedIdentity: ...
-    def create_user_identity(self, identity_id: str, location: str) -> UserAssignedIdentity: ...
+    def create_user_identity(self, identity_id: str, location: str, *, owner: str) -> UserAssignedIdentity: ...
+
+
+class IdentityHoldersPort(Protocol):
+    def list_holders(self, binding: str, *, kind: BindingKind, app: AppRef) -> tuple[IdentityHolder, ...]: ...
 
 
 class LocksPort(Protocol):

@@ -18,7 +18,14 @@ from provisioning.models import AppRequest, Catalog, SiteState
 from provisioning.observer import Observer
 from provisioning.planner import Desired, plan
 from provisioning.policy import authorize
-from provisioning.ports import IdentitiesPort, LocksPort, ServersPort, SessionFactory, WebAppsPort
+from provisioning.ports import (
+    IdentitiesPort,
+    IdentityHoldersPort,
+    LocksPort,
+    ServersPort,
+    SessionFactory,
+    WebAppsPort,
+)
 from provisioning.removal import Removal
 from provisioning.requests import is_requested, request_from_tags, requested_by
 from provisioning.resource_ids import AppRef
@@ -37,6 +44,7 @@ class Reconciler:
         *,
         webapps: WebAppsPort,
         identities: IdentitiesPort,
+        identity_holders: IdentityHoldersPort,
         servers: ServersPort,
         open_session: SessionFactory,
         locks: LocksPort,
@@ -50,9 +58,9 @@ class Reconciler:
         self._databases = DatabaseAccess(
             catalog, servers=servers, open_session=open_session, function_object_id=function_object_id
         )
-        self._observer = Observer(identities)
+        self._observer = Observer(identities, identity_holders)
         self._applier = Applier(webapps, identities, self._observer)
-        self._removal = Removal(catalog, webapps=webapps, databases=self._databases)
+        self._removal = Removal(catalog, webapps=webapps, databases=self._databases, observer=self._observer)
 
     def reconcile_app(
         self, app: AppRef, mode: Mode = Mode.APPLY, *, cause: str | None = None

@@ -8,6 +8,7 @@ import time
 
 from provisioning.errors import ConvergenceError
 from provisioning.models import Catalog, DatabaseState, OnRemove, SiteState
+from provisioning.observer import Observer
 from provisioning.plan import DATABASE_STEPS, SetAppSettings
 from provisioning.planner import plan_removal
 from provisioning.ports import WebAppsPort
@@ -20,10 +21,13 @@ log = logging.getLogger(__name__)
 
 
 class Removal:
-    def __init__(self, catalog: Catalog, *, webapps: WebAppsPort, databases: DatabaseAccess) -> None:
+    def __init__(
+        self, catalog: Catalog, *, webapps: WebAppsPort, databases: DatabaseAccess, observer: Observer
+    ) -> None:
         self._catalog = catalog
         self._webapps = webapps
         self._databases = databases
+        self._observer = observer
 
     def remove(self, app: AppRef, site: SiteState | None, mode: Mode) -> ReconcileResult:
         """``site`` is None when the app is gone; else it carries every id of the app's identities."""
@@ -39,7 +43,11 @@ class Removal:
             def observe() -> dict[str, DatabaseState]:
                 return {t.name: sessions.observe(t, principal_name(app, t.engine)) for t in targets}
 
-            planned = sessions.render(plan_removal(app, site, targets, observe()), by_name)
+            databases = observe()
+            # A deleted app's identities are gone with it: what else still holds a principal's identity
+            # is a namesake's (or a surviving user-assigned identity's), and it is never dropped.
+            holders = self._observer.binding_holders(app, targets, databases, set()) if site is None else {}
+            planned = sessions.render(plan_removal(app, site, targets, databases, holders), by_name)
             applied = mode is Mode.APPLY and not planned.empty
             if applied:
                 for step in planned.steps:
@@ -48,7 +56,7 @@ class Removal:
                         self._webapps.write_settings(app, site.app_settings, step)
                     elif isinstance(step, DATABASE_STEPS):
                         sessions.get(by_name[step.target]).apply(step, by_name[step.target])
-                remaining = plan_removal(app, None, targets, observe())
+                remaining = plan_removal(app, site, targets, observe(), holders)
                 if not remaining.empty:
                     raise ConvergenceError(f"after removal, {app.id} still plans:\n{remaining.describe()}")
                 log.info("removed %s: %d step(s) applied", app.id, len(planned.steps))

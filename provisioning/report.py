@@ -21,6 +21,8 @@ ADVICE = {
     DriftKind.SETTING_MISSING: "A managed app setting was deleted; the app cannot find its database.",
     DriftKind.SETTING_CHANGED: "A managed app setting was edited by hand; remediation restores it.",
     DriftKind.ORPHAN_PRINCIPAL: "A principal no managed app uses; remove it or restore its app.",
+    DriftKind.PRINCIPAL_CONFLICT: "Another live app of the same name holds this principal; it is never rebound: "
+    "the platform team renames one app or drops the other's principal.",
     DriftKind.ADMIN_MISSING: "The function is no longer an Entra admin of the server; run the command in the detail.",
     DriftKind.REQUEST_INVALID: "Fix the app's tag; the detail names the tag and the position.",
     DriftKind.POLICY_DENIED: "The catalog does not offer this target or role to this app; ask the platform team.",

@@ -9,6 +9,7 @@ from provisioning.azure.audit_store import AuditStore
 from provisioning.azure.credentials import DATABASE_SCOPES, default_credential
 from provisioning.azure.discovery import Discovery
 from provisioning.azure.identities import Identities
+from provisioning.azure.identity_holders import IdentityHolders
 from provisioning.azure.locks import AppLocks
 from provisioning.azure.outcome_events import OutcomeEvents
 from provisioning.azure.runs import RunRecords
@@ -46,10 +47,12 @@ def build_runtime(config: Config) -> Runtime:
         return open_engine_session(engine, server, login, token)
 
     webapps = WebApps(credential, config)
+    identities = Identities(credential, config)
     reconciler = Reconciler(
         load_catalog(config.catalog),
         webapps=webapps,
-        identities=Identities(credential, config),
+        identities=identities,
+        identity_holders=IdentityHolders(credential, config, identities),
         servers=Servers(credential, config),
         open_session=open_session,
         locks=AppLocks(credential, config),

@@ -10,6 +10,7 @@ FUNCTION_OBJECT_ID = "5f0c1a7e-0000-4000-8000-00000000f001"
 FUNCTION_CLIENT_ID = "5f0c1a7e-0000-4000-8000-00000000c001"
 APPS_GROUP = "rg-apps"
 DATA_GROUP = "rg-data"
+TEAM_B_GROUP = "rg-team-b"  # another team's apps: the same targets, its own identity
 
 
 def build_estate(run_id: str, *, mysql_port: int = 3306) -> dict[str, Any]:
@@ -87,6 +88,12 @@ def build_estate(run_id: str, *, mysql_port: int = 3306) -> dict[str, Any]:
                         ],
                     },
                     {"name": "rg-elsewhere", "location": "westeurope", "sites": []},
+                    {
+                        "name": TEAM_B_GROUP,
+                        "location": "westeurope",
+                        "sites": [],
+                        "user_assigned_identities": [{"name": "team-b-prod-id"}],
+                    },
                 ],
             }
         ],
@@ -123,10 +130,26 @@ def sql_server_id(estate: dict[str, Any]) -> str:
     )
 
 
+def user_identity_id(group: str, name: str) -> str:
+    provider = "providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+    return f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/{provider}/{name}"
+
+
 def build_catalog(estate: dict[str, Any]) -> dict[str, Any]:
     server = estate["subscriptions"][0]["resource_groups"][1]["postgres_servers"][0]
+    both_teams = [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{g}" for g in (APPS_GROUP, TEAM_B_GROUP)]
     return {
         "profiles": {"auditor": ["SELECT"]},
+        "identities": [
+            {
+                "id": user_identity_id(APPS_GROUP, "shared-id"),
+                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+            },
+            {
+                "id": user_identity_id(TEAM_B_GROUP, "team-b-prod-id"),
+                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{TEAM_B_GROUP}"],
+            },
+        ],
         "targets": [
             {
                 "name": "orders",
@@ -134,7 +157,7 @@ def build_catalog(estate: dict[str, Any]) -> dict[str, Any]:
                 "server": server_id(estate),
                 "database": server["databases"][0],
                 "roles": ["reader", "writer", "ddl", "auditor"],
-                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+                "allowed_sources": both_teams,
                 "tls": "disable",
             },
             {
@@ -143,7 +166,7 @@ def build_catalog(estate: dict[str, Any]) -> dict[str, Any]:
                 "server": server_id(estate),
                 "database": server["databases"][1],
                 "roles": ["reader", "writer"],
-                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+                "allowed_sources": both_teams,
                 "tls": "disable",
                 "on_remove": "revoke",
             },
@@ -162,7 +185,7 @@ def build_catalog(estate: dict[str, Any]) -> dict[str, Any]:
                 "server": mysql_server_id(estate),
                 "database": mysql_server(estate)["databases"][0],
                 "roles": ["reader", "writer", "ddl", "auditor"],
-                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+                "allowed_sources": both_teams,
                 "tls": "disable",
             },
             {

@@ -14,7 +14,7 @@ import azure.functions as func
 
 from provisioning.audit import drift_of, drift_of_error
 from provisioning.azure.audit_store import REPORTS
-from provisioning.errors import AdminMissing, InvalidRequest, PolicyViolation, ProvisioningError
+from provisioning.errors import AdminMissing, InvalidRequest, PolicyViolation, PrincipalConflict, ProvisioningError
 from provisioning.observability import configure_logging, correlated
 from provisioning.reconciler import Mode
 from provisioning.requests import request_from_body
@@ -119,7 +119,7 @@ def handle_status(req: func.HttpRequest, runtime: Callable[[], Runtime]) -> func
             document: dict[str, Any] = {"app": app.id}
             try:
                 result = active.reconciler.reconcile_app(app, Mode.PLAN)
-            except (InvalidRequest, PolicyViolation, AdminMissing) as exc:
+            except (InvalidRequest, PolicyViolation, AdminMissing, PrincipalConflict) as exc:
                 found = drift_of_error(exc)
                 assert found is not None
                 document |= {"managed": True, "in_sync": False, "plan": None, "drift": [_drift(found)]}

@@ -562,7 +562,8 @@ def planner_inputs(draw: st.DrawFn) -> tuple[Desired, Observed]:
         )
         for name in ("orders", "ledger")
     }
-    return desired, Observed(replace(site, app_settings=settings), {SERVER.id.key: SERVER}, databases)
+    gone = {OTHER_ID: (), OBJECT_ID: ()}  # the identities a drifted principal may be bound to are gone
+    return desired, Observed(replace(site, app_settings=settings), {SERVER.id.key: SERVER}, databases, {}, gone)
 
 
 def reordered(observed: Observed) -> Observed:
@@ -572,7 +573,7 @@ def reordered(observed: Observed) -> Observed:
         name: replace(state, grants=frozenset(reversed(sorted(state.grants))))
         for name, state in reversed(list(observed.databases.items()))
     }
-    return Observed(site, observed.servers, databases)
+    return replace(observed, site=site, databases=databases)
 
 
 def simulate(desired: Desired, observed: Observed) -> Observed:
@@ -607,7 +608,7 @@ def simulate(desired: Desired, observed: Observed) -> Observed:
         name: replace(state, principal=principal, grants=frozenset(grants[name]))
         for name, state in observed.databases.items()
     }
-    return Observed(replace(site, app_settings=settings), observed.servers, databases)
+    return replace(observed, site=replace(site, app_settings=settings), databases=databases)
 
 
 @FUZZ

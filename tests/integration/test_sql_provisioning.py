@@ -12,6 +12,7 @@ import pytest
 
 from provisioning.azure.credentials import default_credential
 from provisioning.azure.identities import Identities
+from provisioning.azure.identity_holders import IdentityHolders
 from provisioning.azure.locks import AppLocks
 from provisioning.azure.servers import Servers
 from provisioning.azure.webapps import WebApps
@@ -70,10 +71,12 @@ def reconciler_for(config: Config, database: FakeSqlServer, document: dict[str, 
         assert engine is Engine.SQL
         return SqlSession(server, login, database.connect)
 
+    identities = Identities(credential, config)
     return Reconciler(
         catalog_from_document(document),
         webapps=WebApps(credential, config),
-        identities=Identities(credential, config),
+        identities=identities,
+        identity_holders=IdentityHolders(credential, config, identities),
         servers=Servers(credential, config),
         open_session=open_session,
         locks=AppLocks(credential, config),

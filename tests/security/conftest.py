@@ -42,12 +42,17 @@ def http(product_environment: dict[str, str]) -> Iterator[Callable[..., tuple[in
     shared_runtime.cache_clear()
 
 
+READ_ACTIONS = ("/config/appsettings/list", "/providers/microsoft.resourcegraph/resources")
+
+
 def arm_writes(emulator: Any) -> list[str]:
-    """ARM requests that change state, as the emulator logged them (list actions are reads of settings)."""
+    """ARM requests that change state, as the emulator logged them: not the POSTs that only read (the
+    settings ``list`` action, a Resource Graph query), not the outcome events the function publishes
+    to its own topic (``/topics/...``)."""
     return [
         f"{r.method} {r.path}"
         for r in emulator.requests
-        if r.kind in WRITE_KINDS and not r.path.lower().endswith("/config/appsettings/list")
+        if r.kind in WRITE_KINDS and not r.path.lower().endswith(READ_ACTIONS) and not r.path.startswith("/topics/")
     ]
 
 

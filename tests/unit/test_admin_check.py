@@ -28,9 +28,7 @@ def server(rid: str, *admins: Administrator) -> ServerInfo:
 
 
 def test_the_function_itself_or_its_group_is_accepted() -> None:
-    assert login(catalog(), server(SERVER_ID, Administrator(SELF, "passwordless-func"))) == (
-        "passwordless-func"
-    )
+    assert login(catalog(), server(SERVER_ID, Administrator(SELF, "passwordless-func"))) == ("passwordless-func")
     grouped = catalog_from_document({**_doc(), "admin_group": {"object_id": GROUP.upper(), "name": "db-admins"}})
     assert login(grouped, server(SQL_ID, Administrator(GROUP, "db-admins"))) == "db-admins"
 

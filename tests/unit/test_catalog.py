@@ -1,6 +1,6 @@
 import pytest
 
-from provisioning.catalog import parse_catalog
+from provisioning.catalog import catalog_from_document, parse_catalog
 from provisioning.errors import InvalidRequest
 from provisioning.models import Engine, Privilege, TlsMode
 from tests.factories import RG, SERVER_ID, SUB, catalog
@@ -57,3 +57,40 @@ def test_unparseable_and_empty_documents() -> None:
         parse_catalog("{}")
     with pytest.raises(InvalidRequest, match="built-in"):
         parse_catalog('{"profiles": {"reader": ["SELECT"]}, "targets": []}')
+
+
+IDENTITY_ID = (
+    f"/subscriptions/{SUB}/resourceGroups/rg-ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/orders-id"
+)
+TARGET = {"name": "orders", "engine": "postgres", "server": SERVER_ID, "database": "orders", "roles": ["reader"],
+          "allowed_sources": [f"/subscriptions/{SUB}"]}  # fmt: skip
+
+
+def test_offered_identities_are_keyed_by_their_id_in_any_case() -> None:
+    sources = [f"/subscriptions/{SUB}/resourceGroups/{RG}"]
+    parsed = catalog_from_document(
+        {"targets": [TARGET], "identities": [{"id": IDENTITY_ID, "allowed_sources": sources}]}
+    )
+    (offered,) = parsed.identities.values()
+    assert parsed.identities[IDENTITY_ID.lower()] == offered and offered.allowed_sources == tuple(sources)
+    assert catalog_from_document({"targets": [TARGET]}).identities == {}
+
+
+@pytest.mark.parametrize(
+    ("identities", "field"),
+    [
+        ({"id": IDENTITY_ID}, "catalog.identities"),
+        ([{"id": SERVER_ID, "allowed_sources": [f"/subscriptions/{SUB}"]}], "catalog.identities[0].id"),
+        ([{"id": IDENTITY_ID, "allowed_sources": []}], "catalog.identities[0].allowed_sources"),
+        ([{"id": IDENTITY_ID, "allowed_sources": ["rg-apps"]}], "catalog.identities[0].allowed_sources"),
+        ([{"id": IDENTITY_ID, "allowed_sources": [f"/subscriptions/{SUB}"], "role": "x"}], "catalog.identities[0]"),
+        (
+            [{"id": IDENTITY_ID, "allowed_sources": [f"/subscriptions/{SUB}"]}] * 2,
+            "catalog.identities[1].id",
+        ),
+    ],
+)
+def test_each_invalid_identity_entry_is_named(identities: object, field: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        catalog_from_document({"targets": [TARGET], "identities": identities})
+    assert caught.value.field == field

@@ -105,7 +105,8 @@ SETTLED = converged_settings("orders:writer", site())
     ],
 )
 def test_plan_steps(tag: str, site_state: SiteState, database: DatabaseState, expected: list[type]) -> None:
-    result = plan(desired_for(tag), Observed(site_state, {SERVER.id.key: SERVER}, {"orders": database}))
+    gone = {"0ld": (), OBJECT_ID: ()}  # earlier identities that no live resource holds any more
+    result = plan(desired_for(tag), Observed(site_state, {SERVER.id.key: SERVER}, {"orders": database}, {}, gone))
     assert [type(step) for step in result.steps] == expected
 
 
