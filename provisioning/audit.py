@@ -29,6 +29,7 @@ from provisioning.plan import (
     RevokePrivileges,
     SetAppSettings,
 )
+from provisioning.planner import ATTACHED_IDENTITIES_SETTING
 from provisioning.policy import authorize
 from provisioning.principal_names import principal_name
 from provisioning.reconciler import Mode, Reconciler
@@ -38,7 +39,7 @@ from provisioning.sessions import Sessions
 from provisioning.settings import MANAGED_KEYS_SETTING, REQUEST_SETTING
 
 log = logging.getLogger(__name__)
-BOOKKEEPING = frozenset({MANAGED_KEYS_SETTING, REQUEST_SETTING})
+BOOKKEEPING = frozenset({MANAGED_KEYS_SETTING, REQUEST_SETTING, ATTACHED_IDENTITIES_SETTING})
 
 
 class DriftKind(str, Enum):
@@ -50,6 +51,7 @@ class DriftKind(str, Enum):
     PRIVILEGE_EXCESS = "privilege-excess"
     SETTING_MISSING = "setting-missing"
     SETTING_CHANGED = "setting-changed"
+    PRIVILEGE_UNREQUESTED = "privilege-unrequested"
     ORPHAN_PRINCIPAL = "orphan-principal"
     PRINCIPAL_CONFLICT = "principal-conflict"
     ADMIN_MISSING = "admin-missing"
@@ -137,6 +139,14 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
             found += [
                 Drift(DriftKind.SETTING_CHANGED, f"app setting {key} is no longer managed") for key in step.remove
             ]
+    found += [
+        Drift(
+            DriftKind.PRIVILEGE_UNREQUESTED,
+            f"user-assigned identity {rid} was attached by the provisioner and is no longer requested; "
+            "it is never detached automatically",
+        )
+        for rid in plan.unrequested_identities
+    ]
     return tuple(found)
 
 

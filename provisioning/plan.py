@@ -172,8 +172,13 @@ DATABASE_STEPS = (CreatePrincipal, RebindPrincipal, GrantPrivileges, RevokePrivi
 
 @dataclass(frozen=True)
 class Plan:
+    """``unrequested_identities``: user-assigned identities the provisioner attached that the request no
+    longer names. They are reported, never detached (detaching can cut an app off mid-flight), so they
+    are no step and leave an otherwise empty plan empty."""
+
     app: AppRef
     steps: tuple[Step, ...] = field(default=())
+    unrequested_identities: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -185,10 +190,13 @@ class Plan:
             replace(step, sql=rendered[i]) if i in rendered and isinstance(step, DATABASE_STEPS) else step
             for i, step in enumerate(self.steps)
         )
-        return Plan(self.app, steps)
+        return replace(self, steps=steps)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"app": self.app.id, "steps": [step_to_dict(step) for step in self.steps]}
+        document: dict[str, Any] = {"app": self.app.id, "steps": [step_to_dict(step) for step in self.steps]}
+        if self.unrequested_identities:
+            document["unrequested_identities"] = list(self.unrequested_identities)
+        return document
 
     def describe(self) -> str:
         if not self.steps:

@@ -45,6 +45,10 @@ from provisioning.settings import (
     settings_for,
 )
 
+# Bookkeeping on the app, like the managed keys: which user-assigned identities the provisioner attached,
+# so the audit reports one the request stops naming (and never one the team attached itself).
+ATTACHED_IDENTITIES_SETTING = "PASSWORDLESS_ATTACHED_IDENTITIES"
+
 
 @dataclass(frozen=True)
 class Desired:
@@ -114,7 +118,23 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     settings_step = _plan_settings(desired, observed)
     if settings_step is not None:
         steps.append(settings_step)
-    return Plan(app, tuple(steps))
+    return Plan(app, tuple(steps), unrequested_identities(desired, observed))
+
+
+def attached_by_provisioner(desired: Desired, observed: Observed) -> frozenset[str]:
+    """User-assigned identities the provisioner attached to the app (lower-cased ids), as recorded in
+    ``PASSWORDLESS_ATTACHED_IDENTITIES``: every one a request of the app has named, plus the current one."""
+    recorded = observed.site.app_settings.get(ATTACHED_IDENTITIES_SETTING) or ""
+    named = desired.request.identity.resource_id_for(desired.request.app)
+    return frozenset({i for i in recorded.lower().split(",") if i} | ({named.lower()} if named else set()))
+
+
+def unrequested_identities(desired: Desired, observed: Observed) -> tuple[str, ...]:
+    """Identities the provisioner attached that are still attached and that the request no longer names.
+    An identity an app team attached by hand is theirs, never reported."""
+    named = (desired.request.identity.resource_id_for(desired.request.app) or "").lower()
+    attached = {rid.lower() for rid in observed.site.user_assigned}
+    return tuple(sorted((attached_by_provisioner(desired, observed) & attached) - {named}))
 
 
 def _refuse_takeover(app: AppRef, target: str, name: str, bound_to: str, observed: Observed) -> None:
@@ -230,6 +250,9 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
     wanted = desired_settings(desired, observed)
     if desired.request.from_pipeline:
         wanted[REQUEST_SETTING] = request_to_setting(desired.request)
+    attached = attached_by_provisioner(desired, observed)
+    if attached:
+        wanted[ATTACHED_IDENTITIES_SETTING] = ",".join(sorted(attached))
     wanted[MANAGED_KEYS_SETTING] = format_managed_keys(frozenset(wanted))
     previously_managed = parse_managed_keys(current.get(MANAGED_KEYS_SETTING))
     to_set = tuple(sorted((k, v) for k, v in wanted.items() if current.get(k) != v))

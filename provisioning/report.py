@@ -20,6 +20,8 @@ ADVICE = {
     DriftKind.PRIVILEGE_EXCESS: "The principal holds more than its role profile allows; review who granted it.",
     DriftKind.SETTING_MISSING: "A managed app setting was deleted; the app cannot find its database.",
     DriftKind.SETTING_CHANGED: "A managed app setting was edited by hand; remediation restores it.",
+    DriftKind.PRIVILEGE_UNREQUESTED: "An identity the provisioner attached is no longer requested; it is never "
+    "detached automatically: detach it once the app no longer needs it.",
     DriftKind.ORPHAN_PRINCIPAL: "A principal no managed app uses; remove it or restore its app.",
     DriftKind.PRINCIPAL_CONFLICT: "Another live app of the same name holds this principal; it is never rebound: "
     "the platform team renames one app or drops the other's principal.",

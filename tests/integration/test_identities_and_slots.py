@@ -13,7 +13,7 @@ from provisioning.plan import AttachUserIdentity, CreateUserIdentity, EnableSyst
 from provisioning.principal_names import principal_name
 from provisioning.reconciler import Mode
 from provisioning.resource_ids import parse_app_id
-from tests.estates import APPS_GROUP, SUBSCRIPTION
+from tests.estates import APPS_GROUP, SUBSCRIPTION, TEAM_B_GROUP, user_identity_id
 
 pytestmark = pytest.mark.integration
 SHARED_ID = (
@@ -101,3 +101,17 @@ def test_slot_has_its_own_identity_principal_and_settings(emulator: Any, runtime
         cur.execute("SELECT count(*) FROM orders")
         with pytest.raises(errors.InsufficientPrivilege):
             cur.execute("INSERT INTO orders (item) VALUES ('from staging')")
+
+
+def test_an_identity_the_request_stops_naming_is_reported_only_if_the_provisioner_attached_it(
+    emulator: Any, runtime: Any
+) -> None:
+    app = tagged(emulator, {"passwordless": "orders:reader", "passwordless-identity": SHARED_ID})
+    runtime.reconciler.reconcile_app(app)
+    team_own = user_identity_id(TEAM_B_GROUP, "team-b-prod-id")
+    emulator.attach_user_identity(app.id, team_own)  # attached by hand, not by the provisioner
+    emulator.set_tags(app.id, {"passwordless": "orders:reader", "passwordless-identity": f"create:n-{app.site}"})
+    runtime.reconciler.reconcile_app(app)
+    planned = runtime.reconciler.reconcile_app(app, Mode.PLAN).plan
+    assert planned.empty and planned.unrequested_identities == (SHARED_ID.lower(),)
+    assert {SHARED_ID.lower(), team_own.lower()} <= set(attached(emulator, app))  # nothing detached

@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import pytest
 
+from provisioning.audit import DriftKind, drift_of
 from provisioning.errors import Conflict, PolicyViolation, PrincipalConflict
 from provisioning.models import IdentityHolder, OfferedIdentity, UserAssignedIdentity
-from provisioning.plan import AttachUserIdentity, CreateUserIdentity, DropPrincipal, RebindPrincipal
-from provisioning.planner import Desired, Observed, plan, plan_removal
+from provisioning.plan import AttachUserIdentity, CreateUserIdentity, DropPrincipal, RebindPrincipal, SetAppSettings
+from provisioning.planner import ATTACHED_IDENTITIES_SETTING, Desired, Observed, plan, plan_removal
 from provisioning.policy import authorize
 from provisioning.requests import request_from_tags
 from provisioning.resource_ids import AppRef
@@ -113,3 +114,19 @@ def test_removal_after_a_delete_never_drops_a_principal_a_live_namesake_uses(
     target = ORDERS.targets["orders"]
     removal = plan_removal(APP, None, [target], {"orders": bound(OLD, WRITER)}, holders)
     assert steps(removal) == ([DropPrincipal] if dropped else [])
+
+
+def test_an_identity_the_provisioner_attached_and_the_request_dropped_is_reported_never_detached() -> None:
+    before = SWITCHED_TO.replace("/new", "/before")
+    team_own = SWITCHED_TO.replace("/new", "/teams-own")
+    ids = UserAssignedIdentity("0b1d0000-0000-4000-8000-0000000000bb", "c1")
+    attached = {before: ids, team_own: ids, SWITCHED_TO: ids}
+    recorded = {ATTACHED_IDENTITIES_SETTING: before.lower()}  # the provisioner attached 'before' earlier
+    state = observed({}, site=replace(site(settings=recorded), user_assigned=attached))
+    state = replace(state, databases={"orders": bound(OBJECT_ID, WRITER)})
+    result = plan(desired(SWITCHED_TO), state)
+    assert result.unrequested_identities == (before.lower(),)  # not the team's own, not the requested one
+    assert not any(isinstance(step, AttachUserIdentity) for step in result.steps)
+    (settings,) = [s for s in result.steps if isinstance(s, SetAppSettings)]
+    assert dict(settings.set)[ATTACHED_IDENTITIES_SETTING] == ",".join(sorted([before.lower(), SWITCHED_TO.lower()]))
+    assert [d.kind for d in drift_of(result)].count(DriftKind.PRIVILEGE_UNREQUESTED) == 1
