@@ -185,6 +185,7 @@ class Dispatcher:
         correlation_id = headers.get("x-ms-correlation-request-id") or new_uuid()
         route, params = self._match(method, path)
         claims: dict[str, Any] = {}
+        rate_headers: dict[str, str] = {}
         try:
             if route is None or route.authenticated:
                 claims = self._authenticate(headers.get("authorization"))
@@ -193,14 +194,15 @@ class Dispatcher:
             if route is None:
                 raise ArmError(404, "NotFound", f"The emulator serves no {method} {path}.")
             if self.throttle is not None and route.api_version is not None:  # ARM's own routes only
-                wait = self.throttle.take(str(claims.get("oid")), method)
-                if wait is not None:
+                charge = self.throttle.charge(str(claims.get("oid")), method, path)
+                if charge.wait_s is not None:
                     raise ArmError(
                         429,
                         "TooManyRequests",
                         "The request is being throttled.",
-                        headers={"Retry-After": retry_after_header(wait)},
+                        headers={"Retry-After": retry_after_header(charge.wait_s), **charge.headers},
                     )
+                rate_headers = charge.headers
             fault = self._draw_fault(route, method, path)
             _check_api_version(route, query.get("api-version"))
             request = ArmRequest(
@@ -230,6 +232,8 @@ class Dispatcher:
         except Exception:
             _log.exception("unhandled error serving %s %s", method, path)
             response = ArmResponse(500, ArmError(500, "InternalServerError", "The emulator failed.").body())
+        for name, value in rate_headers.items():
+            response.headers.setdefault(name, value)
         response.headers.setdefault("x-ms-request-id", new_uuid())
         response.headers.setdefault("x-ms-correlation-request-id", correlation_id)
         kind = route.kind if route is not None else _KIND_BY_METHOD.get(method)

@@ -37,11 +37,15 @@ class Discovery:
 
     def list_tagged_apps(self) -> Iterator[SiteState]:
         """Every tagged site and slot as Resource Graph sees it (app settings are not in the graph)."""
+        for row in self.rows(tagged_apps_query(self._config.tag_prefix)):
+            yield site_from_row(row)
+
+    def rows(self, query: str) -> Iterator[dict[str, Any]]:
+        """The rows of a Resource Graph query, page after page (``$skipToken``), fetched as consumed."""
         from azure.mgmt.resourcegraph import ResourceGraphClient
         from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
         client: Any = ResourceGraphClient(self._credential, **client_options(self._config))
-        query = tagged_apps_query(self._config.tag_prefix)
         skip_token: str | None = None
         while True:
             request = QueryRequest(
@@ -49,10 +53,9 @@ class Discovery:
                 query=query,
                 options=QueryRequestOptions(top=PAGE_SIZE, skip_token=skip_token, result_format="objectArray"),
             )
-            with azure_errors("query Azure Resource Graph for tagged apps"):
+            with azure_errors("query Azure Resource Graph"):
                 page = client.resources(request)
-            for row in page.data or []:
-                yield site_from_row(row)
+            yield from page.data or []
             skip_token = page.skip_token
             if not skip_token:
                 return

@@ -1,0 +1,73 @@
+"""The product's pacing from ARM's rate-limit headers: per subscription, before ARM says 429."""
+
+from __future__ import annotations
+
+from provisioning.azure.pacing import ArmPacing
+
+SUB_A = "https://management.azure.com/subscriptions/AAAA/resourceGroups/rg/providers/Microsoft.Web/sites/x"
+SUB_B = "https://management.azure.com/subscriptions/bbbb/resourceGroups/rg/providers/Microsoft.Web/sites/x"
+GRAPH = "https://management.azure.com/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_full_bucket_sends_at_once_down_to_the_reserve() -> None:
+    pacing = ArmPacing(clock=Clock())
+    waits = [pacing.reserve("GET", SUB_A) for _ in range(250)]
+    assert waits[:224] == [0.0] * 224  # 250 tokens less a reserve of 25 (and the one being spent)
+    assert waits[-1] > 0
+
+
+def test_arm_header_resets_the_estimate_and_the_wait_is_the_refill_time() -> None:
+    clock = Clock()
+    pacing = ArmPacing(clock=clock)
+    pacing.observe("PUT", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-writes": "21"})
+    assert pacing.reserve("PATCH", SUB_A) == 0.0  # 21 >= 1 + 20 reserved
+    assert pacing.reserve("PATCH", SUB_A) == 0.1  # one token at 10/s
+    assert pacing.reserve("PATCH", SUB_A) == 0.2  # booked behind the previous one
+    clock.now += 10
+    assert pacing.reserve("PATCH", SUB_A) == 0.0
+
+
+def test_pacing_is_per_subscription_and_per_kind() -> None:
+    pacing = ArmPacing(clock=Clock())
+    pacing.observe("PUT", SUB_A, 200, {"X-Ms-Ratelimit-Remaining-Subscription-Writes": "0"})
+    assert pacing.reserve("PUT", SUB_A) > 0
+    assert pacing.reserve("PUT", SUB_B) == 0.0  # another subscription has its own buckets
+    assert pacing.reserve("GET", SUB_A) == 0.0  # reads are another bucket
+    assert pacing.reserve("POST", SUB_A) > 0  # a POST action counts as a write
+
+
+def test_the_global_bucket_paces_too() -> None:
+    pacing = ArmPacing(clock=Clock())
+    pacing.observe("GET", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-global-reads": "3"})
+    assert pacing.reserve("GET", SUB_A) > 0
+
+
+def test_a_429_holds_the_bucket_for_its_retry_after() -> None:
+    pacing = ArmPacing(clock=Clock())
+    pacing.observe("PATCH", SUB_A, 429, {"Retry-After": "7"})
+    assert 6.9 <= pacing.reserve("PATCH", SUB_A) <= 7.1
+
+
+def test_resource_graph_waits_for_its_user_quota() -> None:
+    clock = Clock()
+    pacing = ArmPacing(clock=clock)
+    assert pacing.reserve("POST", GRAPH) == 0.0
+    pacing.observe("POST", GRAPH, 200, {"x-ms-user-quota-remaining": "0", "x-ms-user-quota-resets-after": "00:00:05"})
+    assert pacing.reserve("POST", GRAPH) == 5.0
+    assert pacing.reserve("POST", SUB_A) == 0.0  # ARM's buckets are not Resource Graph's quota
+    clock.now += 5
+    assert pacing.reserve("POST", GRAPH) == 0.0
+
+
+def test_malformed_headers_are_ignored() -> None:
+    pacing = ArmPacing(clock=Clock())
+    pacing.observe("GET", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-reads": "many", "Retry-After": "x"})
+    assert pacing.reserve("GET", SUB_A) == 0.0
