@@ -19,6 +19,8 @@ from provisioning.models import Engine
 from provisioning.principal_names import principal_name
 from provisioning.reconciler import Mode
 from provisioning.resource_ids import parse_app_id
+from provisioning.runtime import shared_runtime
+from tests.e2e.test_event_to_audit import as_function_event, events_for
 from tests.estates import APPS_GROUP, SUBSCRIPTION, TEAM_B_GROUP
 from tests.functions_index import user_function
 from tests.security.conftest import arm_writes, principal_header, role_binding
@@ -131,3 +133,27 @@ def test_a_mysql_namesake_is_a_conflict_too_where_the_binding_is_a_client_id(
         cur.execute("SELECT count(*) FROM orders")
         assert cur.fetchone()[0] >= 1
     assert runtime.reconciler.reconcile_app(first, Mode.PLAN).plan.empty
+
+
+def test_the_namesakes_creation_event_through_the_event_grid_handler_is_recorded_as_a_conflict(
+    emulator: Any, runtime: Any, pg_connect: Any
+) -> None:
+    """The automatic path: ARM's event for the namesake reaches the deployed Event Grid function, which
+    records the permanent refusal (no retry) and changes nothing."""
+    name = f"evt-{uuid.uuid4().hex[:8]}"
+    first = provisioned(emulator, runtime, APPS_GROUP, name, "orders:reader")
+    principal = principal_name(first, Engine.POSTGRES)
+    first_identity, _ = emulator.identity_of(first.id)
+    second = emulator.create_site(SUBSCRIPTION, TEAM_B_GROUP, name, tags={"passwordless": "orders:writer"})
+    (created,) = events_for(emulator, second)
+    emulator.clear_requests()
+
+    shared_runtime.cache_clear()
+    user_function("eventgrid_reconcile_site")(as_function_event(created))  # returns: permanent, not retried
+    shared_runtime.cache_clear()
+
+    assert arm_writes(emulator) == [] and emulator.identity_of(second) is None
+    (run,) = runtime.runs.list_runs(parse_app_id(second))
+    assert run["outcome"] == "failed" and first.id in run["error"] and "not rebound" in run["error"]
+    assert role_binding(pg_connect, principal) == first_identity
+    assert reads_orders(pg_connect, principal) >= 1
