@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -16,7 +19,7 @@ from provisioning.errors import (
     PrincipalConflict,
     ProvisioningError,
 )
-from provisioning.models import Grant, SiteState
+from provisioning.models import Grant, SiteState, Target
 from provisioning.plan import (
     IDENTITY_STEPS,
     AttachUserIdentity,
@@ -40,6 +43,7 @@ from provisioning.settings import MANAGED_KEYS_SETTING, REQUEST_SETTING
 
 log = logging.getLogger(__name__)
 BOOKKEEPING = frozenset({MANAGED_KEYS_SETTING, REQUEST_SETTING, ATTACHED_IDENTITIES_SETTING})
+MAX_SUBSCRIPTION_READERS = 16  # threads reading settings side by side, one per subscription
 
 
 class DriftKind(str, Enum):
@@ -167,10 +171,11 @@ def drift_of_error(error: ProvisioningError) -> Drift | None:
 
 @dataclass(frozen=True)
 class AuditPart:
-    """What one worker found for its share of the apps; parts combine into one report."""
+    """What one worker found for its share of the apps and of the servers; parts combine into one
+    report without reading any database again."""
 
     apps: tuple[AppAudit, ...]
-    claims: frozenset[tuple[str, str]]  # (server, principal) pairs the part's apps account for
+    orphans: tuple[Drift, ...] = ()
     catalog_queries: dict[str, int] = field(default_factory=dict)
 
 
@@ -181,58 +186,106 @@ def audit(
     remediate: bool = False,
     progress: Callable[[int, AppAudit], None] | None = None,
 ) -> AuditReport:
-    """Audit every discovered app, then look for principals no audited app claims (one process)."""
+    """Audit every discovered app and scan every catalog server for orphans (one process)."""
     started = datetime.now(UTC)
-    part = audit_part(reconciler, sites, remediate=remediate, progress=progress)
-    return combine(reconciler, [part], started=started, remediate=remediate)
+    servers = {target.server.key for target in reconciler.catalog.targets.values()}
+    part = audit_part(reconciler, sites, servers=servers, remediate=remediate, progress=progress)
+    return combine([part], started=started, remediate=remediate)
 
 
 def audit_part(
     reconciler: Reconciler,
     sites: Iterable[SiteState],
     *,
+    servers: Iterable[str],
     remediate: bool = False,
     progress: Callable[[int, AppAudit], None] | None = None,
 ) -> AuditPart:
-    """Plan a share of the apps from one snapshot per database (shared sessions), so database
-    queries grow with databases, not with apps; each app costs one ARM request (its settings)."""
+    """Plan a share of the apps, and scan ``servers`` (catalog server keys) for orphan principals.
+
+    Every database of those servers is read once, before any app (one snapshot per database, shared
+    by every app and by the orphan scan), so database queries grow with databases, not with apps.
+    The apps' settings (one ARM request each) are read with one reader per subscription side by
+    side, since ARM's budgets are per subscription; planning itself is then local work.
+    The caller gives every app's servers to exactly one part, so the claims the orphan scan needs
+    are all here.
+    """
+    apps = list(sites)
+    scanned = set(servers)
     results: list[AppAudit] = []
-    claimed: set[tuple[str, str]] = set()
     with reconciler.batch() as batch:
-        for number, site in enumerate(sites, start=1):
-            outcome = _audit_site(reconciler, batch, site, remediate=remediate)
-            claimed |= _claims(reconciler, site)
+        for target in reconciler.catalog.targets.values():
+            if target.server.key in scanned:
+                _read_snapshot(batch, target)
+        prepared = _with_settings(reconciler, apps)
+        for number, (site, ready) in enumerate(zip(apps, prepared, strict=True), start=1):
+            outcome = _audit_site(reconciler, batch, site, ready, remediate=remediate)
             results.append(outcome)
             if progress is not None:
                 progress(number, outcome)
+        claimed = set().union(*(_claims(reconciler, site) for site in apps)) if apps else set()
+        orphans = _orphans(reconciler, batch, claimed, scanned)
         queries = batch.catalog_queries()
-    return AuditPart(tuple(results), frozenset(claimed), queries)
+    return AuditPart(tuple(results), orphans, queries)
 
 
-def combine(reconciler: Reconciler, parts: Iterable[AuditPart], *, started: datetime, remediate: bool) -> AuditReport:
-    """One report from every part, with the orphan principals no part's apps claim."""
+def combine(parts: Iterable[AuditPart], *, started: datetime, remediate: bool) -> AuditReport:
+    """One report from every part: their apps, their orphans, their catalog query counts."""
     apps: list[AppAudit] = []
-    claimed: set[tuple[str, str]] = set()
+    orphans: list[Drift] = []
     queries: dict[str, int] = {}
     for part in parts:
         apps += part.apps
-        claimed |= part.claims
+        orphans += part.orphans
         for database, count in part.catalog_queries.items():
             queries[database] = queries.get(database, 0) + count
-    with reconciler.batch() as batch:
-        orphans = _orphans(reconciler, batch, claimed)
-        for database, count in batch.catalog_queries().items():
-            queries[database] = queries.get(database, 0) + count
     apps.sort(key=lambda audit: audit.app.key)
-    return AuditReport(started, datetime.now(UTC), remediate, tuple(apps), orphans, queries)
+    orphans.sort(key=lambda drift: (drift.target or "", drift.detail))
+    return AuditReport(started, datetime.now(UTC), remediate, tuple(apps), tuple(orphans), queries)
 
 
-def _audit_site(reconciler: Reconciler, batch: Sessions, site: SiteState, *, remediate: bool) -> AppAudit:
+def _read_snapshot(batch: Sessions, target: Target) -> None:
+    """Read a database up front; a failure is left for each app (and the orphan scan) to report."""
+    with contextlib.suppress(ProvisioningError):
+        batch.snapshot(target)
+
+
+Prepared = SiteState | None | ProvisioningError  # with settings; not requested; refused or failed
+
+
+def _with_settings(reconciler: Reconciler, sites: list[SiteState]) -> list[Prepared]:
+    """Each app's settings, read by one worker thread per subscription."""
+    by_subscription: dict[str, list[int]] = defaultdict(list)
+    for index, site in enumerate(sites):
+        by_subscription[site.app.subscription.lower()].append(index)
+    prepared: list[Prepared] = [None] * len(sites)
+
+    def read(indices: list[int]) -> None:
+        for index in indices:
+            try:
+                prepared[index] = reconciler.discovered_with_settings(sites[index])
+            except ProvisioningError as exc:
+                prepared[index] = exc
+
+    if len(by_subscription) <= 1:
+        for indices in by_subscription.values():
+            read(indices)
+        return prepared
+    with ThreadPoolExecutor(min(len(by_subscription), MAX_SUBSCRIPTION_READERS)) as pool:
+        list(pool.map(read, by_subscription.values()))
+    return prepared
+
+
+def _audit_site(
+    reconciler: Reconciler, batch: Sessions, site: SiteState, ready: Prepared, *, remediate: bool
+) -> AppAudit:
     app = site.app
     try:
-        result = reconciler.plan_discovered(site, batch)
-        if result is None:
+        if isinstance(ready, ProvisioningError):
+            raise ready
+        if ready is None:
             return AppAudit(app, error="the app lost its request tag during the audit")
+        result = reconciler.plan_discovered(ready, batch)
         drift = drift_of(result.plan)
         if remediate and drift:
             reconciler.reconcile_app(app, Mode.APPLY)
@@ -259,11 +312,15 @@ def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
     return {(g.target.server.key, principal_name(site.app, g.target.engine)) for g in allowed}
 
 
-def _orphans(reconciler: Reconciler, batch: Sessions, claimed: set[tuple[str, str]]) -> tuple[Drift, ...]:
+def _orphans(
+    reconciler: Reconciler, batch: Sessions, claimed: set[tuple[str, str]], servers: set[str]
+) -> tuple[Drift, ...]:
     """Entra-bound principals holding privileges in a catalog database that no audited app claims
     (an app deleted or untagged under ``on_remove: report``). Administrators are never orphans."""
     found: list[Drift] = []
     for target in reconciler.catalog.targets.values():
+        if target.server.key not in servers:
+            continue
         try:
             snapshot = batch.snapshot(target)
         except ProvisioningError as exc:

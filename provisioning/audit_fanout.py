@@ -1,62 +1,107 @@
-"""The audit spread over many function instances: discovered apps go out in parts through a queue,
-each worker audits its part and stores it, and the worker that stores the last part writes the report.
+"""The audit spread over many function instances, start to report.
 
-Parts are cut by database server, so each database is read by one worker (and once more for the
-orphan scan): catalog queries stay within three per database however many apps there are.
+A start (the timer, or POST /api/audit through the queue) discovers the apps with one Resource Graph
+query, cuts them into parts and stores each part's input; each queue message names one part; the
+worker that audits a part stores its findings, and the worker that stores the last one combines them,
+writes the report and publishes a drift event per drifted app. The triggers only adapt to this.
+
+Parts are the connected groups of catalog servers that apps share: an app lands in the part of the
+servers it asks for, and every database of those servers is read once, by that part, for its apps
+and for the orphan scan alike. Catalog queries stay at one snapshot per database however many apps
+there are (PRODUCT.md section 7); a part's input lives in a blob, since a queue message holds 64 KiB.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from provisioning.audit import AppAudit, AuditPart, Drift, DriftKind
+from provisioning.audit import AppAudit, AuditPart, AuditReport, Drift, DriftKind, audit_part, combine
 from provisioning.errors import ProvisioningError
-from provisioning.models import SiteState, UserAssignedIdentity
+from provisioning.models import Catalog, SiteState, UserAssignedIdentity
 from provisioning.policy import authorize
 from provisioning.reconciler import Reconciler
 from provisioning.requests import request_from_tags
 from provisioning.resource_ids import parse_app_id
 
-APPS_PER_PART = 100  # a queue message holds 64 KiB; a site is well under 500 bytes
+log = logging.getLogger(__name__)
 
 
-def cut_parts(reconciler: Reconciler, sites: Iterable[SiteState]) -> list[list[SiteState]]:
-    """Group apps by the first database server they ask for, then cut groups to a message's size.
-    Always at least one part, so an empty estate still gets its (orphan-scanning) report."""
-    groups: dict[str, list[SiteState]] = defaultdict(list)
+class AuditStorePort(Protocol):
+    def put_input(self, run: str, index: int, text: str) -> None: ...
+    def read_input(self, run: str, index: int) -> str: ...
+    def put_part(self, run: str, index: int, text: str) -> int: ...
+    def claim_aggregation(self, run: str) -> bool: ...
+    def read_parts(self, run: str) -> list[str]: ...
+    def write_reports(self, report: AuditReport) -> None: ...
+
+
+class DiscoveryPort(Protocol):
+    def list_tagged_apps(self) -> Iterable[SiteState]: ...
+
+
+class DriftEventsPort(Protocol):
+    def drifted(self, audit: AppAudit, *, correlation_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Part:
+    """A share of the audit: catalog servers to read (once each) and the apps that use them."""
+
+    servers: tuple[str, ...]
+    sites: tuple[SiteState, ...]
+
+
+def cut_parts(catalog: Catalog, sites: Iterable[SiteState], *, tag_prefix: str) -> list[Part]:
+    """Servers that one app asks for together go in one part, with every app that uses any of them;
+    a server no app uses still gets its (orphan-scanning) part. Apps whose request is refused need no
+    database and go in a part of their own. Always at least one part, so an empty estate gets a report."""
+    parent = {target.server.key: target.server.key for target in catalog.targets.values()}
+
+    def root(key: str) -> str:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    placed: list[tuple[SiteState, str | None]] = []
     for site in sites:
-        groups[_server_of(reconciler, site)].append(site)
-    parts = [
-        group[i : i + APPS_PER_PART] for _, group in sorted(groups.items()) for i in range(0, len(group), APPS_PER_PART)
-    ]
-    return parts or [[]]
+        servers = _servers_of(catalog, site, tag_prefix)
+        for server in servers[1:]:
+            parent[root(server)] = root(servers[0])
+        placed.append((site, servers[0] if servers else None))
+    groups: dict[str | None, tuple[list[str], list[SiteState]]] = {}
+    for server in sorted(parent):
+        groups.setdefault(root(server), ([], []))[0].append(server)
+    for site, first in placed:
+        groups.setdefault(root(first) if first else None, ([], []))[1].append(site)
+    parts = [Part(tuple(servers), tuple(members)) for servers, members in groups.values()]
+    return parts or [Part((), ())]
 
 
-def _server_of(reconciler: Reconciler, site: SiteState) -> str:
+def _servers_of(catalog: Catalog, site: SiteState, tag_prefix: str) -> list[str]:
     try:
-        allowed = authorize(request_from_tags(site.app, site.tags, prefix=reconciler.tag_prefix), reconciler.catalog)
+        allowed = authorize(request_from_tags(site.app, site.tags, prefix=tag_prefix), catalog)
     except ProvisioningError:
-        return ""
-    return allowed[0].target.server.key if allowed else ""
+        return []
+    return sorted({grantable.target.server.key for grantable in allowed})
 
 
 @dataclass(frozen=True)
 class PartOrder:
-    """One queue message: which run, which part of how many, the part's apps, and whether drifted
-    apps are reconciled (the timer's remediation setting) or only reported."""
+    """One queue message: which run, which part of how many, and whether drifted apps are reconciled
+    (the timer's remediation setting) or only reported; the part's input is in the store."""
 
     run: str
     part: int
     parts: int
     started: datetime
     correlation_id: str
-    sites: tuple[SiteState, ...]
     remediate: bool = False
 
     def to_message(self) -> str:
@@ -67,7 +112,6 @@ class PartOrder:
                 "parts": self.parts,
                 "started": self.started.isoformat(),
                 "correlation_id": self.correlation_id,
-                "sites": [_site_to_dict(site) for site in self.sites],
                 "remediate": self.remediate,
             }
         )
@@ -81,22 +125,59 @@ class PartOrder:
             int(body["parts"]),
             datetime.fromisoformat(body["started"]),
             str(body["correlation_id"]),
-            tuple(_site_from_dict(item) for item in body["sites"]),
             remediate=body.get("remediate") is True,
         )
 
 
-def part_orders(
-    reconciler: Reconciler, sites: Iterable[SiteState], *, correlation_id: str, remediate: bool = False
-) -> list[PartOrder]:
-    """The messages that start one spread-out audit run."""
-    started = datetime.now(UTC)
-    run = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    parts = cut_parts(reconciler, sites)
-    return [
-        PartOrder(run, index, len(parts), started, correlation_id, tuple(part), remediate)
-        for index, part in enumerate(parts)
-    ]
+class AuditRuns:
+    """Starts spread-out audits and runs their parts; the last part stored writes the report."""
+
+    def __init__(
+        self, reconciler: Reconciler, discovery: DiscoveryPort, store: AuditStorePort, events: DriftEventsPort
+    ) -> None:
+        self._reconciler = reconciler
+        self._discovery = discovery
+        self._store = store
+        self._events = events
+
+    def start(self, *, correlation_id: str, remediate: bool = False) -> list[str]:
+        """Discover, cut and store the parts; return the queue messages that run them."""
+        started = datetime.now(UTC)
+        run = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        reconciler = self._reconciler
+        parts = cut_parts(reconciler.catalog, self._discovery.list_tagged_apps(), tag_prefix=reconciler.tag_prefix)
+        for index, part in enumerate(parts):
+            self._store.put_input(run, index, part_input_to_json(part))
+        log.info("audit %s: %d app(s) in %d part(s)", run, sum(len(p.sites) for p in parts), len(parts))
+        return [
+            PartOrder(run, index, len(parts), started, correlation_id, remediate).to_message()
+            for index in range(len(parts))
+        ]
+
+    def run_part(self, message: str) -> AuditReport | None:
+        """Audit one part; the report when this worker stored the last part and won the aggregation."""
+        order = PartOrder.from_message(message)
+        part = part_input_from_json(self._store.read_input(order.run, order.part))
+        found = audit_part(self._reconciler, part.sites, servers=part.servers, remediate=order.remediate)
+        stored = self._store.put_part(order.run, order.part, part_to_json(found))
+        if stored < order.parts or not self._store.claim_aggregation(order.run):
+            return None
+        parts = [part_from_json(text) for text in self._store.read_parts(order.run)]
+        report = combine(parts, started=order.started, remediate=order.remediate)
+        self._store.write_reports(report)
+        for app in report.apps:
+            self._events.drifted(app, correlation_id=order.correlation_id)
+        log.info("audit %s: %d app(s), %s", order.run, len(report.apps), report.counts())
+        return report
+
+
+def part_input_to_json(part: Part) -> str:
+    return json.dumps({"servers": list(part.servers), "sites": [_site_to_dict(site) for site in part.sites]})
+
+
+def part_input_from_json(text: str) -> Part:
+    body = json.loads(text)
+    return Part(tuple(str(s) for s in body["servers"]), tuple(_site_from_dict(item) for item in body["sites"]))
 
 
 def part_to_json(part: AuditPart) -> str:
@@ -107,11 +188,11 @@ def part_to_json(part: AuditPart) -> str:
                     "app": a.app.id,
                     "error": a.error,
                     "remediated": a.remediated,
-                    "drift": [{"kind": d.kind.value, "detail": d.detail, "target": d.target} for d in a.drift],
+                    "drift": [_drift_to_dict(d) for d in a.drift],
                 }
                 for a in part.apps
             ],
-            "claims": sorted(list(claim) for claim in part.claims),
+            "orphans": [_drift_to_dict(d) for d in part.orphans],
             "catalog_queries": part.catalog_queries,
         }
     )
@@ -122,14 +203,22 @@ def part_from_json(text: str) -> AuditPart:
     apps = tuple(
         AppAudit(
             parse_app_id(a["app"]),
-            tuple(Drift(DriftKind(d["kind"]), d["detail"], d["target"]) for d in a["drift"]),
+            tuple(_drift_from_dict(d) for d in a["drift"]),
             error=a["error"],
             remediated=a["remediated"],
         )
         for a in body["apps"]
     )
-    claims = frozenset((str(server), str(name)) for server, name in body["claims"])
-    return AuditPart(apps, claims, {str(k): int(v) for k, v in body["catalog_queries"].items()})
+    orphans = tuple(_drift_from_dict(d) for d in body["orphans"])
+    return AuditPart(apps, orphans, {str(k): int(v) for k, v in body["catalog_queries"].items()})
+
+
+def _drift_to_dict(drift: Drift) -> dict[str, Any]:
+    return {"kind": drift.kind.value, "detail": drift.detail, "target": drift.target}
+
+
+def _drift_from_dict(item: dict[str, Any]) -> Drift:
+    return Drift(DriftKind(item["kind"]), item["detail"], item["target"])
 
 
 def _site_to_dict(site: SiteState) -> dict[str, Any]:

@@ -97,16 +97,21 @@ class Reconciler:
         with self._databases.batch() as sessions:
             yield sessions
 
-    def plan_discovered(self, site: SiteState, batch: Sessions) -> ReconcileResult | None:
-        """Plan an app found by discovery, whose tags and identities came with it: only its settings
-        are read (the one ARM request that ARM charges as a write), and only once the request is valid
-        and allowed, since a refused request does not need them."""
+    def discovered_with_settings(self, site: SiteState) -> SiteState | None:
+        """An app found by discovery (tags and identities came with it), completed with what its plan
+        also needs from ARM: its settings (the one request ARM charges as a write) and, where an
+        engine binds to it, its client id. Only once the request is valid and allowed, since a
+        refused request needs neither; None when the app does not ask for anything."""
         if not is_requested(site.tags, prefix=self.tag_prefix):
             return None
-        request = request_from_tags(site.app, site.tags, prefix=self.tag_prefix)
-        authorize(request, self.catalog)
+        connections = authorize(request_from_tags(site.app, site.tags, prefix=self.tag_prefix), self.catalog)
         with_settings = replace(site, app_settings=self._webapps.list_settings(site.app))
-        return self._reconcile(request, with_settings, Mode.PLAN, shared=batch)
+        return self._observer.with_client_id(with_settings, connections)
+
+    def plan_discovered(self, site: SiteState, batch: Sessions) -> ReconcileResult:
+        """Plan an app completed by ``discovered_with_settings`` from the batch's snapshots."""
+        request = request_from_tags(site.app, site.tags, prefix=self.tag_prefix)
+        return self._reconcile(request, site, Mode.PLAN, shared=batch)
 
     def _exclusive(self, app: AppRef, mode: Mode, cause: str | None) -> AbstractContextManager[None]:
         """Applies of one app are serialized across instances, so concurrent ones cannot lose settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from provisioning.audit_fanout import AuditRuns
 from provisioning.azure.audit_store import AuditStore
 from provisioning.azure.credentials import DATABASE_SCOPES, default_credential
 from provisioning.azure.discovery import Discovery
@@ -33,6 +34,7 @@ class Runtime:
     runs: RunRecords
     outcomes: Outcomes
     audit_store: AuditStore
+    audits: AuditRuns
 
 
 def build_runtime(config: Config) -> Runtime:
@@ -61,9 +63,10 @@ def build_runtime(config: Config) -> Runtime:
     )
     runs = RunRecords(credential, config)
     outcomes = Outcomes(runs, OutcomeEvents(credential, config))
-    return Runtime(
-        config, reconciler, webapps, Discovery(credential, config), runs, outcomes, AuditStore(credential, config)
-    )
+    discovery = Discovery(credential, config)
+    store = AuditStore(credential, config)
+    audits = AuditRuns(reconciler, discovery, store, outcomes)
+    return Runtime(config, reconciler, webapps, discovery, runs, outcomes, store, audits)
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,13 @@ class AuditStore:
         self._config = config
         self._containers: dict[str, Any] = {}
 
+    def put_input(self, run: str, index: int, text: str) -> None:
+        """What one part audits (its servers and apps), stored by the start for the part's worker."""
+        self._container(PARTS).upload_blob(f"{run}/input-{index:05d}.json", text.encode(), overwrite=True)
+
+    def read_input(self, run: str, index: int) -> str:
+        return str(self._container(PARTS).download_blob(f"{run}/input-{index:05d}.json").readall().decode())
+
     def put_part(self, run: str, index: int, text: str) -> int:
         """Store one part; return how many parts of the run are stored now."""
         parts = self._container(PARTS)
