@@ -61,6 +61,9 @@ param vnetSubnetId string = ''
 @description('Create the Event Grid subscription to the function (needs the function code deployed; the postdeploy hook sets it).')
 param subscribeToEvents bool = false
 
+@description('JSON array of further subscriptions whose web apps the function manages, each {"subscriptionId", and optional "managedResourceGroups", "manageWholeSubscription", "identityResourceGroups", "identityCreateResourceGroups", "databaseServerResourceGroups"}: each gets a system topic delivering to the function and the function\'s roles (docs/operations.md).')
+param watchedSubscriptions string = '[]'
+
 @description('Name of an existing system topic of this subscription to reuse (one per source is allowed); empty creates one.')
 param existingSystemTopicName string = ''
 
@@ -91,6 +94,10 @@ var appGroups = empty(managedResourceGroups) ? [] : split(managedResourceGroups,
 var identityGroups = empty(identityResourceGroups) ? [] : split(identityResourceGroups, ',')
 var identityCreateGroups = empty(identityCreateResourceGroups) ? [] : split(identityCreateResourceGroups, ',')
 var serverGroups = empty(databaseServerResourceGroups) ? [] : split(databaseServerResourceGroups, ',')
+var watched = json(watchedSubscriptions)
+var watchedIds = [for w in watched: w.subscriptionId]
+var watchedScopes = [for w in watched: '/subscriptions/${w.subscriptionId}']
+var eventsGroupName = 'rg-${environmentName}-events'
 
 // ---- Least-privilege role definitions (docs/permissions.md explains each action) ----
 
@@ -120,9 +127,9 @@ resource appConnectorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
         notDataActions: []
       }
     ]
-    assignableScopes: [
+    assignableScopes: concat([
       subscription().id
-    ]
+    ], watchedScopes)
   }
 }
 
@@ -147,9 +154,9 @@ resource serverReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
         notDataActions: []
       }
     ]
-    assignableScopes: [
+    assignableScopes: concat([
       subscription().id
-    ]
+    ], watchedScopes)
   }
 }
 
@@ -171,9 +178,9 @@ resource identityCreatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01
         notDataActions: []
       }
     ]
-    assignableScopes: [
+    assignableScopes: concat([
       subscription().id
-    ]
+    ], watchedScopes)
   }
 }
 
@@ -255,7 +262,9 @@ module functionApp 'modules/function.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     outcomeTopicEndpoint: events.outputs.outcomeTopicEndpoint
     catalogPath: catalogPath
-    subscriptions: empty(allowedSubscriptions) ? subscription().subscriptionId : allowedSubscriptions
+    subscriptions: empty(allowedSubscriptions) ? join(concat([
+      subscription().subscriptionId
+    ], watchedIds), ',') : allowedSubscriptions
     tagPrefix: tagPrefix
     auditSchedule: auditSchedule
     auditRemediate: auditRemediate
@@ -358,6 +367,56 @@ module eventSubscription 'modules/event-subscription.bicep' = if (subscribeToEve
     events
   ]
 }
+
+// ---- Further subscriptions: each one's system topic delivers to the function, whose roles it holds there ----
+
+module watchedSubscription 'modules/watched-subscription.bicep' = [for w in watched: {
+  name: 'passwordless-watch-${uniqueString(w.subscriptionId, environmentName)}'
+  scope: subscription(w.subscriptionId)
+  params: {
+    location: location
+    tags: tags
+    eventsResourceGroupName: eventsGroupName
+    systemTopicName: 'evgst-passwordless-${toLower(uniqueString(w.subscriptionId, environmentName))}'
+    functionPrincipalId: identity.outputs.principalId
+    roleGuids: {
+      appConnector: appConnectorRole.name
+      serverReader: serverReaderRole.name
+      identityCreator: identityCreatorRole.name
+      managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830'
+    }
+    managedResourceGroups: contains(w, 'managedResourceGroups') ? w.managedResourceGroups : []
+    manageWholeSubscription: contains(w, 'manageWholeSubscription') ? w.manageWholeSubscription : false
+    identityResourceGroups: contains(w, 'identityResourceGroups') ? w.identityResourceGroups : []
+    identityCreateResourceGroups: contains(w, 'identityCreateResourceGroups') ? w.identityCreateResourceGroups : []
+    databaseServerResourceGroups: contains(w, 'databaseServerResourceGroups') ? w.databaseServerResourceGroups : []
+  }
+}]
+
+module watchedDeadLetterAccess 'modules/dead-letter-access.bicep' = [for (w, i) in watched: {
+  name: 'passwordless-dead-letter-${uniqueString(w.subscriptionId, environmentName)}'
+  scope: functionGroup
+  params: {
+    storageAccountName: storage.outputs.name
+    containerName: deadLetterContainerName
+    systemTopicPrincipalId: watchedSubscription[i].outputs.systemTopicPrincipalId
+  }
+}]
+
+module watchedEventSubscription 'modules/event-subscription.bicep' = [for (w, i) in (subscribeToEvents ? watched : []): {
+  name: 'passwordless-events-${uniqueString(w.subscriptionId, environmentName)}'
+  scope: resourceGroup(w.subscriptionId, eventsGroupName)
+  params: {
+    systemTopicName: 'evgst-passwordless-${toLower(uniqueString(w.subscriptionId, environmentName))}'
+    functionAppId: functionApp.outputs.id
+    deadLetterStorageId: storage.outputs.id
+    deadLetterContainerName: deadLetterContainerName
+  }
+  dependsOn: [
+    watchedDeadLetterAccess
+    watchedSubscription
+  ]
+}]
 
 // ---- Outputs (azd keeps them in the environment; the hooks read them) ----
 

@@ -219,3 +219,39 @@ def test_the_azd_parameters_file_fills_the_entry_points_parameters() -> None:
     assert {name for name, spec in declared.items() if "default" not in spec} <= set(given)
     for name, spec in given.items():
         assert re.fullmatch(r"\$\{[A-Z_]+(=[^}]*)?\}", spec["value"]), f"{name} is not an azd environment value"
+
+
+def test_every_watched_subscription_gets_its_system_topic_event_subscription_and_roles() -> None:
+    """One loop over `watchedSubscriptions` deploys, per subscription, a system topic on it, the
+    event subscription to the function, the topic's dead-letter access and the function's roles."""
+    main = parse(INFRA / "main.bicep")["modules"]
+    watched = main["watchedSubscription"]
+    assert watched["detail"]["path"] == "modules/watched-subscription.bicep"
+    assert watched["config"]["loop_type"]["detail"]["array_name"] == "watched"
+    assert watched["config"]["config"]["scope"]["function"]["type"] == "subscription"
+    events = main["watchedEventSubscription"]
+    assert events["detail"]["path"] == "modules/event-subscription.bicep"
+    assert events["config"]["loop_type"]["detail"]["array_name"]["operator"]["operands"]["true_value"] == "watched"
+    scope = events["config"]["config"]["scope"]["function"]
+    assert scope["type"] == "resource_group" and scope["parameters"]["subscription_id"] is not None
+    assert main["watchedDeadLetterAccess"]["detail"]["path"] == "modules/dead-letter-access.bicep"
+
+    module = parse(MODULES / "watched-subscription.bicep")
+    assert module["globals"]["scope"]["value"] == "subscription"
+    assert module["modules"]["topic"]["detail"]["path"] == "system-topic.bicep"
+    (topic,) = resources_of_type(MODULES / "system-topic.bicep", "Microsoft.EventGrid/systemTopics").values()
+    assert topic["properties"]["topicType"] == "Microsoft.Resources.Subscriptions"
+    assert topic["identity"] == {"type": "SystemAssigned"}
+    roles = {
+        name: m["config"]["config"]["params"]["roleDefinitionIds"]
+        for name, m in module["modules"].items()
+        if m["detail"]["path"] == "access.bicep"
+    }
+    assert roles == {
+        "appAccess": ["appConnector"],
+        "identityAccess": ["identityOperator"],
+        "identityCreateAccess": ["identityCreator"],
+        "serverAccess": ["serverReader"],
+    }
+    for role in resources_of_type(INFRA / "main.bicep", "Microsoft.Authorization/roleDefinitions").values():
+        assert "watchedScopes" in json.dumps(role["properties"]["assignableScopes"])
