@@ -13,7 +13,7 @@ import pytest
 from azure.functions.timer import TimerRequest
 from azure.storage.blob import BlobServiceClient
 
-from provisioning.audit_fanout import PartOrder
+from provisioning.audit_fanout import Part, PartOrder, part_input_from_json, part_input_to_json
 from provisioning.azure.audit_store import REPORTS
 from provisioning.reconciler import Mode
 from provisioning.resource_ids import parse_app_id
@@ -110,8 +110,11 @@ def test_the_timer_remediates_only_when_its_setting_says_so(
     orders = [PartOrder.from_message(text) for text in started.get()]
     assert {order.remediate for order in orders} == {remediates}
 
-    (site,) = [site for order in orders for site in order.sites if site.app.key == app.key]
-    only_this_app = dataclasses.replace(orders[0], part=0, parts=1, sites=(site,))
+    store = shared_runtime().audit_store
+    inputs = [part_input_from_json(store.read_input(order.run, order.part)) for order in orders]
+    (site,) = [site for part in inputs for site in part.sites if site.app.key == app.key]
+    only_this_app = dataclasses.replace(orders[0], run=f"{orders[0].run}-only", part=0, parts=1)
+    store.put_input(only_this_app.run, 0, part_input_to_json(Part((), (site,))))
     user_function("queue_audit_part")(func.QueueMessage(id="part-0", body=only_this_app.to_message().encode()))
     document = json.loads(report("latest.json", product_environment["AzureWebJobsStorage"]))
     runtime = shared_runtime()
