@@ -39,10 +39,10 @@ from provisioning.reconciler import Mode, Reconciler
 from provisioning.requests import request_from_tags
 from provisioning.resource_ids import AppRef
 from provisioning.sessions import Sessions
-from provisioning.settings import MANAGED_KEYS_SETTING, REQUEST_SETTING
+from provisioning.settings import MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING, REQUEST_SETTING
 
 log = logging.getLogger(__name__)
-BOOKKEEPING = frozenset({MANAGED_KEYS_SETTING, REQUEST_SETTING, ATTACHED_IDENTITIES_SETTING})
+BOOKKEEPING = frozenset({MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING, REQUEST_SETTING, ATTACHED_IDENTITIES_SETTING})
 MAX_SUBSCRIPTION_READERS = 16  # threads reading settings side by side, one per subscription
 
 
@@ -135,6 +135,7 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
         elif isinstance(step, RevokePrivileges):
             found += [Drift(DriftKind.PRIVILEGE_EXCESS, _grant_text(g), step.target) for g in step.grants]
         elif isinstance(step, SetAppSettings):
+            found += [Drift(DriftKind.SETTING_CHANGED, move.description) for move in step.plain_names_moved]
             for key, _ in step.set:
                 if key in BOOKKEEPING:
                     continue  # our own record of what we manage: not something the app reads

@@ -24,6 +24,7 @@ from provisioning.models import (
     TlsMode,
 )
 from provisioning.resource_ids import parse_resource_id
+from provisioning.settings import setting_infix
 
 BUILTIN_PROFILES: dict[str, RoleProfile] = {
     "reader": RoleProfile("reader", frozenset({Privilege.SELECT})),
@@ -89,14 +90,21 @@ def catalog_from_document(document: Any) -> Catalog:
     if not isinstance(raw_targets, list) or not raw_targets:
         raise InvalidRequest("catalog.targets: a non-empty list is required", field="catalog.targets")
     targets: dict[str, Target] = {}
+    by_infix: dict[str, str] = {}
     for index, raw in enumerate(raw_targets):
         target = _target(raw, index, profiles)
+        where = f"catalog.targets[{index}].name"
         if target.name in targets:
+            raise InvalidRequest(f"{where}: {target.name!r} is defined twice", field=where)
+        infix = setting_infix(target.name)
+        if infix in by_infix:
             raise InvalidRequest(
-                f"catalog.targets[{index}].name: {target.name!r} is defined twice",
-                field=f"catalog.targets[{index}].name",
+                f"{where}: {target.name!r} and {by_infix[infix]!r} would share app-setting names "
+                f"(both write ..._{infix[1:]}_...); rename one of them",
+                field=where,
             )
         targets[target.name] = target
+        by_infix[infix] = target.name
     return Catalog(
         targets=targets,
         profiles=profiles,

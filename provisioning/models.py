@@ -98,7 +98,7 @@ class Connection:
     principal: str
     tls: TlsMode
     client: ClientType
-    first_of_engine: bool
+    owns_plain_names: bool  # the engine's un-infixed setting names are this connection's
     user_assigned_client_id: str | None = None
     port: int | None = None  # the server's own port when it has one (MySQL's databasePort)
 

@@ -145,6 +145,20 @@ def privileges_summary(grants: tuple[Grant, ...]) -> str:
 
 
 @dataclass(frozen=True)
+class PlainNamesMove:
+    """An engine's plain setting names (``AZURE_POSTGRESQL_CONNECTIONSTRING``...) pass to another
+    target: the one that had them is no longer requested. Said aloud, since the app reads them."""
+
+    prefix: str
+    old_target: str
+    new_target: str
+
+    @property
+    def description(self) -> str:
+        return f"the plain {self.prefix}_* names move from target {self.old_target} to {self.new_target}"
+
+
+@dataclass(frozen=True)
 class SetAppSettings:
     """Merge managed settings into the app's settings; every other setting stays as it was."""
 
@@ -152,10 +166,11 @@ class SetAppSettings:
     set: tuple[tuple[str, str], ...]
     remove: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()  # keys of ``set`` the app does not have at all (versus changed)
+    plain_names_moved: tuple[PlainNamesMove, ...] = ()
 
     @property
     def description(self) -> str:
-        parts = []
+        parts = [move.description for move in self.plain_names_moved]
         if self.set:
             parts.append("set " + ", ".join(key for key, _ in self.set))
         if self.remove:
@@ -213,6 +228,9 @@ def step_to_dict(step: Step) -> dict[str, Any]:
     if isinstance(step, SetAppSettings):
         data["set"] = dict(step.set)
         data["remove"] = list(step.remove)
+        data["plain_names_moved"] = [
+            {"prefix": move.prefix, "from": move.old_target, "to": move.new_target} for move in step.plain_names_moved
+        ]
     elif isinstance(step, DATABASE_STEPS):
         data["target"] = step.target
         data["principal"] = step.principal

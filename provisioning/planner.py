@@ -11,6 +11,7 @@ from provisioning.models import (
     AppRequest,
     BindingKind,
     DatabaseState,
+    Engine,
     IdentityHolder,
     IdentityKind,
     ServerInfo,
@@ -25,6 +26,7 @@ from provisioning.plan import (
     DropPrincipal,
     EnableSystemIdentity,
     GrantPrivileges,
+    PlainNamesMove,
     Plan,
     RebindPrincipal,
     RevokePrivileges,
@@ -37,11 +39,14 @@ from provisioning.requests import request_to_setting
 from provisioning.resource_ids import AppRef
 from provisioning.settings import (
     MANAGED_KEYS_SETTING,
+    PLAIN_NAMES_SETTING,
     REQUEST_SETTING,
     Connection,
     format_managed_keys,
+    format_plain_owners,
     infer_client,
     parse_managed_keys,
+    parse_plain_owners,
     settings_for,
 )
 
@@ -219,35 +224,67 @@ def _plan_identity(desired: Desired, observed: Observed) -> list[Step]:
 
 
 def desired_settings(desired: Desired, observed: Observed) -> dict[str, str]:
-    client = desired.request.client or infer_client(observed.site.linux_fx_version)
-    identity = identity_ids(desired, observed)
-    user_assigned = desired.request.identity.kind is not IdentityKind.SYSTEM
-    client_id = identity.client_id if identity is not None and user_assigned else None
+    owners = plain_name_owners(desired, observed)
     settings: dict[str, str] = {}
-    engines_seen: set[str] = set()
     for connection in desired.connections:
         target = connection.target
         settings |= settings_for(
-            Connection(
-                engine=target.engine,
-                target=target.name,
-                fqdn=observed.servers[target.server.key].fqdn,
-                port=observed.servers[target.server.key].port,
-                database=target.database,
-                principal=principal_name(desired.request.app, target.engine),
-                tls=target.tls,
-                client=client,
-                first_of_engine=target.engine.value not in engines_seen,
-                user_assigned_client_id=client_id,
-            )
+            _connection(desired, observed, target, owns=owners[target.engine.value] == target.name)
         )
-        engines_seen.add(target.engine.value)
     return settings
+
+
+def plain_name_owners(desired: Desired, observed: Observed) -> dict[str, str]:
+    """Which requested target owns each engine's plain setting names (engine value -> target).
+
+    The owner remembered on the app keeps them while it is still requested, so reordering a tag
+    changes nothing. Without one (an app provisioned before it was remembered), the target whose
+    values the plain names hold now keeps them; otherwise the engine's first target in the request.
+    """
+    remembered = parse_plain_owners(observed.site.app_settings.get(PLAIN_NAMES_SETTING))
+    requested: dict[str, list[Target]] = {}
+    for connection in desired.connections:
+        requested.setdefault(connection.target.engine.value, []).append(connection.target)
+    owners: dict[str, str] = {}
+    for engine, targets in requested.items():
+        names = [target.name for target in targets]
+        if remembered.get(engine) in names:
+            owners[engine] = remembered[engine]
+            continue
+        holding = [target.name for target in targets if _holds_plain_names(desired, observed, target)]
+        owners[engine] = holding[0] if holding else names[0]
+    return owners
+
+
+def _holds_plain_names(desired: Desired, observed: Observed, target: Target) -> bool:
+    current = observed.site.app_settings
+    plain = settings_for(_connection(desired, observed, target, owns=True))
+    return all(current.get(key) == value for key, value in plain.items())
+
+
+def _connection(desired: Desired, observed: Observed, target: Target, *, owns: bool) -> Connection:
+    identity = identity_ids(desired, observed)
+    user_assigned = desired.request.identity.kind is not IdentityKind.SYSTEM
+    server = observed.servers[target.server.key]
+    return Connection(
+        engine=target.engine,
+        target=target.name,
+        fqdn=server.fqdn,
+        port=server.port,
+        database=target.database,
+        principal=principal_name(desired.request.app, target.engine),
+        tls=target.tls,
+        client=desired.request.client or infer_client(observed.site.linux_fx_version),
+        owns_plain_names=owns,
+        user_assigned_client_id=identity.client_id if identity is not None and user_assigned else None,
+    )
 
 
 def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | None:
     current = observed.site.app_settings
     wanted = desired_settings(desired, observed)
+    owners = plain_name_owners(desired, observed)
+    wanted[PLAIN_NAMES_SETTING] = format_plain_owners(owners)
     if desired.request.from_pipeline:
         wanted[REQUEST_SETTING] = request_to_setting(desired.request)
     attached = attached_by_provisioner(desired, observed)
@@ -260,7 +297,13 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
     if not to_set and not to_remove:
         return None
     absent = tuple(k for k, _ in to_set if k not in current)
-    return SetAppSettings(desired.request.app, set=to_set, remove=to_remove, absent=absent)
+    remembered = parse_plain_owners(current.get(PLAIN_NAMES_SETTING))
+    moved = tuple(
+        PlainNamesMove(dialect_for(Engine(engine)).setting_prefix, remembered[engine], owner)
+        for engine, owner in sorted(owners.items())
+        if remembered.get(engine, owner) != owner
+    )
+    return SetAppSettings(desired.request.app, set=to_set, remove=to_remove, absent=absent, plain_names_moved=moved)
 
 
 def plan_removal(

@@ -9,14 +9,28 @@ from provisioning.models import ClientType, Connection
 from provisioning.requests import REQUEST_SETTING
 
 MANAGED_KEYS_SETTING = "PASSWORDLESS_MANAGED_KEYS"
+# Which target owns each engine's plain (un-infixed) setting names, remembered on the app so that
+# reordering a tag never re-points the app's main connection: ``mysql=orders-mysql,postgres=orders``.
+PLAIN_NAMES_SETTING = "PASSWORDLESS_PLAIN_NAMES"
 
-__all__ = ["REQUEST_SETTING", "Connection", "format_managed_keys", "infer_client", "parse_managed_keys", "settings_for"]
+__all__ = [
+    "REQUEST_SETTING",
+    "Connection",
+    "format_managed_keys",
+    "format_plain_owners",
+    "infer_client",
+    "parse_managed_keys",
+    "parse_plain_owners",
+    "setting_infix",
+    "settings_for",
+]
 
 
 def settings_for(connection: Connection) -> dict[str, str]:
-    """The settings of one connection. Later connections of an engine carry the target name."""
+    """The settings of one connection: the engine's plain names for the connection that owns them,
+    names carrying the target (``AZURE_POSTGRESQL_<TARGET>_...``) for the others."""
     dialect = dialect_for(connection.engine)
-    infix = "" if connection.first_of_engine else "_" + connection.target.upper().replace("-", "_")
+    infix = "" if connection.owns_plain_names else setting_infix(connection.target)
 
     def key(suffix: str) -> str:
         return f"{dialect.setting_prefix}{infix}_{suffix}"
@@ -27,6 +41,25 @@ def settings_for(connection: Connection) -> dict[str, str]:
     if connection.user_assigned_client_id:
         settings[key(dialect.client_id_setting(connection.client))] = connection.user_assigned_client_id
     return settings
+
+
+def setting_infix(target: str) -> str:
+    """What a target's name adds to its setting names; the catalog refuses two targets that share one."""
+    return "_" + target.upper().replace("-", "_")
+
+
+def parse_plain_owners(value: str | None) -> dict[str, str]:
+    """``engine=target`` pairs; an entry that is not one is ignored (it names no owner)."""
+    owners: dict[str, str] = {}
+    for item in (value or "").split(","):
+        engine, separator, target = item.strip().partition("=")
+        if separator and engine and target:
+            owners[engine] = target
+    return owners
+
+
+def format_plain_owners(owners: dict[str, str]) -> str:
+    return ",".join(f"{engine}={target}" for engine, target in sorted(owners.items()))
 
 
 def parse_managed_keys(value: str | None) -> frozenset[str]:

@@ -47,7 +47,7 @@ from provisioning.plan import (
     RevokePrivileges,
     SetAppSettings,
 )
-from provisioning.planner import Desired, Observed, desired_settings, plan
+from provisioning.planner import Desired, Observed, desired_settings, plain_name_owners, plan
 from provisioning.policy import authorize
 from provisioning.reconciler import Mode, ReconcileResult
 from provisioning.requests import (
@@ -58,7 +58,7 @@ from provisioning.requests import (
     request_to_setting,
 )
 from provisioning.resource_ids import AppRef, parse_app_id, parse_resource_id
-from provisioning.settings import MANAGED_KEYS_SETTING, parse_managed_keys
+from provisioning.settings import MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING, format_plain_owners, parse_managed_keys
 from triggers.http import handle_connection_request
 from triggers.problems import PROBLEM
 
@@ -525,7 +525,9 @@ def planner_inputs(draw: st.DrawFn) -> tuple[Desired, Observed]:
     desired = Desired(request, authorize(request, PLANNER_CATALOG))
     profiles = {c.target.name: (c.target, c.profile) for c in desired.connections}
     site = SiteState(APP, tags, "PYTHON|3.12", OBJECT_ID, {}, {})
-    wanted = desired_settings(desired, Observed(site, {SERVER.id.key: SERVER}, {}))
+    empty = Observed(site, {SERVER.id.key: SERVER}, {})
+    wanted = desired_settings(desired, empty)
+    wanted[PLAIN_NAMES_SETTING] = format_plain_owners(plain_name_owners(desired, empty))
     settings = wanted | {MANAGED_KEYS_SETTING: ",".join(sorted(wanted)), "FOREIGN": "keep"}
     principal: PrincipalState | None = PrincipalState("shop-web", OBJECT_ID)
     objects = {name: {"table": TABLES[:2], "sequence": SEQUENCES} for name in ("orders", "ledger")}

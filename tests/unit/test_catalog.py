@@ -94,3 +94,13 @@ def test_each_invalid_identity_entry_is_named(identities: object, field: str) ->
     with pytest.raises(InvalidRequest) as caught:
         catalog_from_document({"targets": [TARGET], "identities": identities})
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(("first", "second"), [("a-b", "a_b"), ("orders_ro", "orders-ro")])
+def test_targets_whose_setting_names_would_collide_are_refused(first: str, second: str) -> None:
+    target = {"engine": "postgres", "server": SERVER_ID, "database": "d", "roles": ["reader"]}
+    sources = {"allowed_sources": [f"/subscriptions/{SUB}"]}
+    document = {"targets": [target | sources | {"name": first}, target | sources | {"name": second}]}
+    with pytest.raises(InvalidRequest, match=f"'{second}' and '{first}' would share app-setting names") as caught:
+        catalog_from_document(document)
+    assert caught.value.field == "catalog.targets[1].name"

@@ -20,7 +20,7 @@ def conn(
         principal="shop",
         tls=tls,
         client=client,
-        first_of_engine=first,
+        owns_plain_names=first,
         user_assigned_client_id=client_id,
     )
 
