@@ -16,8 +16,7 @@ from provisioning.planner import ATTACHED_IDENTITIES_SETTING, Desired, Observed,
 from provisioning.policy import authorize
 from provisioning.requests import request_from_tags
 from provisioning.resource_ids import AppRef
-from tests.factories import APP, OBJECT_ID, RG, SUB, catalog, site
-from tests.unit.test_planner import SERVER, WRITER, bound
+from tests.factories import APP, OBJECT_ID, RG, SERVER, SUB, WRITER, bound, catalog, site
 
 OLD = "0b1d0000-0000-4000-8000-0000000000aa"
 NAMESAKE = AppRef(SUB, "rg-other-team", APP.site)
