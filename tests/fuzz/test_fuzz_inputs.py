@@ -626,7 +626,9 @@ def test_the_plan_is_deterministic_and_one_apply_converges(inputs: tuple[Desired
     after = simulate(desired, observed)
     assert plan(desired, after).empty, plan(desired, after).describe()
     # Nothing unrelated is lost: a setting the provisioner never managed keeps its value.
-    managed = parse_managed_keys(observed.site.app_settings.get(MANAGED_KEYS_SETTING)) | {MANAGED_KEYS_SETTING}
+    # The provisioner's own bookkeeping settings are its own whatever the managed list says.
+    managed = parse_managed_keys(observed.site.app_settings.get(MANAGED_KEYS_SETTING))
+    managed |= {MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING}
     wanted = desired_settings(desired, after)
     for key, value in observed.site.app_settings.items():
         if key not in managed and key not in wanted:
