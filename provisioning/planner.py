@@ -297,13 +297,24 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
     if not to_set and not to_remove:
         return None
     absent = tuple(k for k, _ in to_set if k not in current)
-    remembered = parse_plain_owners(current.get(PLAIN_NAMES_SETTING))
     moved = tuple(
-        PlainNamesMove(dialect_for(Engine(engine)).setting_prefix, remembered[engine], owner)
+        PlainNamesMove(dialect_for(Engine(engine)).setting_prefix, before, owner)
         for engine, owner in sorted(owners.items())
-        if remembered.get(engine, owner) != owner
+        if (before := _plain_names_now(desired, observed, engine)) not in (None, owner)
     )
     return SetAppSettings(desired.request.app, set=to_set, remove=to_remove, absent=absent, plain_names_moved=moved)
+
+
+def _plain_names_now(desired: Desired, observed: Observed, engine: str) -> str | None:
+    """The target an engine's plain names point to now: the requested one whose values they hold,
+    else the one remembered (a target no longer requested); None when they were never written."""
+    holding = [
+        c.target.name
+        for c in desired.connections
+        if c.target.engine.value == engine and _holds_plain_names(desired, observed, c.target)
+    ]
+    remembered = parse_plain_owners(observed.site.app_settings.get(PLAIN_NAMES_SETTING)).get(engine)
+    return holding[0] if holding else remembered
 
 
 def plan_removal(

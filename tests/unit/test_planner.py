@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from provisioning.audit import Drift, DriftKind, drift_of
 from provisioning.catalog import catalog_from_document
 from provisioning.engines.dialects import dialect_for
 from provisioning.errors import Conflict, NotFound, PolicyViolation, PrincipalConflict
@@ -496,6 +497,7 @@ def test_the_plain_names_move_only_when_their_target_leaves_and_the_move_is_repo
     (move,) = step.plain_names_moved
     assert (move.prefix, move.old_target, move.new_target) == ("AZURE_POSTGRESQL", "orders", "ledger")
     assert "the plain AZURE_POSTGRESQL_* names move from target orders to ledger" in step.description
+    assert Drift(DriftKind.SETTING_CHANGED, move.description) in drift_of(Plan(APP, (step,)))  # the audit says so
     assert "ledger" in dict(step.set)["AZURE_POSTGRESQL_CONNECTIONSTRING"]
     assert step.remove == ("AZURE_POSTGRESQL_LEDGER_CONNECTIONSTRING",)
     assert planned(
@@ -538,3 +540,10 @@ def test_grants_name_only_objects_in_the_targets_scope() -> None:
         "default_table",
         "default_sequence",
     }
+
+
+def test_a_hand_edited_memory_moves_nothing_silently() -> None:
+    edited = replace(BOTH, app_settings=BOTH.app_settings | {"PASSWORDLESS_PLAIN_NAMES": "postgres=ledger"})
+    (step,) = planned(tagged("orders:writer; ledger:reader"), edited, TWO).steps
+    assert isinstance(step, SetAppSettings)
+    assert [(m.old_target, m.new_target) for m in step.plain_names_moved] == [("orders", "ledger")]
