@@ -30,6 +30,8 @@ HUMAN_USER = Principal(
 
 
 class ControlSurface:
+    identity_endpoint: str  # set by the running emulator
+
     def __init__(self, estate: Estate, events: EventLog, issuer: TokenIssuer, requests: RequestLog) -> None:
         self._estate = estate
         self._events = events
@@ -121,7 +123,7 @@ class ControlSurface:
 
     def recreate_system_identity(self, resource_id: str) -> None:
         """New principal and client ids, as when an app is deleted and created again under its name."""
-        self._replace_system_identity(resource_id, Principal(object_id=new_uuid(), client_id=new_uuid()))
+        self._replace_system_identity(resource_id, self._estate.mint_principal())
 
     def set_app_setting(self, resource_id: str, name: str, value: str | None) -> None:
         """Set one app setting, or remove it when `value` is None (the rest are kept)."""
@@ -155,6 +157,83 @@ class ControlSurface:
             server = self._estate.find(self._estate.postgres_servers, server_id)
             return server.fqdn, server.port
 
+    # -- RBAC targets: assignments made by hand, app identities, data seeded and read back ---------
+    def assign_role(self, scope: str, role: str, principal_id: str, *, principal_type: str = "ServicePrincipal") -> str:
+        """A role assignment made by a person in the portal (a random name, as the portal picks); its id."""
+        from emulator.authorization import RoleAssignment, now_text
+
+        with self._estate.lock:
+            subscription = scope.strip("/").split("/")[1]
+            assignment = RoleAssignment(
+                scope=scope,
+                name=new_uuid(),
+                role_definition_id=f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+                principal_id=principal_id,
+                principal_type=principal_type,
+                created_by=HUMAN_USER.object_id,
+                created_on=now_text(),
+            )
+            if assignment.role is None:
+                raise ArmError(400, "RoleDefinitionDoesNotExist", f"The role definition '{role}' does not exist.")
+            self._estate.role_assignments[key(assignment.id)] = assignment
+            return assignment.id
+
+    def role_assignments(self, scope: str | None = None) -> list[dict[str, Any]]:
+        """Every role assignment (at or below `scope` when given), as ARM's GET returns each."""
+        from emulator.authorization import within
+
+        with self._estate.lock:
+            return [
+                a.to_json() for a in self._estate.role_assignments.values() if scope is None or within(a.scope, scope)
+            ]
+
+    def app_identity_environment(self, resource_id: str) -> dict[str, str]:
+        """What App Service gives the app itself: the identity endpoint and that app's own header."""
+        with self._estate.lock:
+            site = self._estate.find(self._estate.sites, resource_id)
+        return {"IDENTITY_ENDPOINT": self.identity_endpoint, "IDENTITY_HEADER": self._issuer.site_header(site.id)}
+
+    def set_secret(self, vault_id: str, name: str, value: str) -> None:
+        with self._estate.lock:
+            self._estate.find(self._estate.key_vaults, vault_id).secrets[name] = value
+
+    def put_blob(self, account_id: str, container: str, name: str, data: bytes) -> None:
+        with self._estate.lock:
+            self._estate.find(self._estate.storage_accounts, account_id).containers[container][name] = data
+
+    def resolved_app_settings(self, resource_id: str) -> dict[str, str]:
+        """The settings as the app's environment would hold them: each Key Vault reference resolved with
+        the identity App Service uses for references (`keyVaultReferenceIdentity`), or left as written
+        when it cannot be (App Service then keeps the reference text and reports the failure)."""
+        from emulator.dataplanes import DataPlanesApi, parse_reference, vault_named
+
+        with self._estate.lock:
+            site = self._estate.find(self._estate.sites, resource_id)
+            principal = self._reference_principal(site)
+            resolved = {}
+            for name, value in site.app_settings.items():
+                reference = parse_reference(value)
+                resolved[name] = value
+                if reference is None or principal is None:
+                    continue
+                try:
+                    vault = vault_named(self._estate, reference[0])
+                    resolved[name] = DataPlanesApi(self._estate, self._issuer).read_secret(
+                        vault, reference[1], principal
+                    )
+                except ArmError:
+                    continue
+            return resolved
+
+    def _reference_principal(self, site: Site) -> str | None:
+        identity = site.key_vault_reference_identity
+        if identity.lower() == "systemassigned":
+            return site.system_identity.object_id if site.system_identity is not None else None
+        attached = self._estate.user_identities.get(key(identity))
+        if attached is None or all(key(i) != key(identity) for i in site.user_identities):
+            return None
+        return attached.principal.object_id
+
     def control_routes(self) -> list[Route]:
         """`/_emulator/...`: GET or DELETE `events` and `requests`; POST `{operation}` with the
         keyword arguments as a JSON object (`create-site`, `set-tags`, ...); GET `{operation}`
@@ -166,12 +245,15 @@ class ControlSurface:
             "disable-system-identity": self.disable_system_identity,
             "recreate-system-identity": self.recreate_system_identity,
             "set-app-setting": self.set_app_setting,
+            "assign-role": self.assign_role,
         }
         reads: dict[str, Callable[..., Any]] = {
             "site": self.site,
             "app-settings": self.app_settings,
             "identity-of": self.identity_of,
             "database-endpoint": self.database_endpoint,
+            "role-assignments": self.role_assignments,
+            "resolved-app-settings": self.resolved_app_settings,
         }
 
         def change(request: ArmRequest) -> ArmResponse:

@@ -8,15 +8,27 @@ from typing import Any
 class ArmError(Exception):
     """A failed ARM call: HTTP status plus the `{"error": {"code", "message"}}` body ARM sends."""
 
-    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        inner_code: str | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.inner_code = inner_code  # Key Vault's `innererror.code` (e.g. ForbiddenByRbac)
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message}}
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.inner_code is not None:
+            error["innererror"] = {"code": self.inner_code}
+        return {"error": error}
 
 
 def bad_request(message: str, *, code: str = "BadRequest") -> ArmError:

@@ -10,15 +10,19 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from emulator.errors import group_not_found, resource_not_found, subscription_not_found
+
+if TYPE_CHECKING:
+    from emulator.authorization import RoleAssignment
 
 _ID_NAMESPACE = uuid.UUID("5f0c6f1e-3a59-4d37-9c1b-0e6f2b7d8a41")
 _SCOPE = re.compile(r"^/subscriptions/([^/]+)(?:/resourceGroups/([^/]+))?", re.IGNORECASE)
@@ -93,6 +97,7 @@ class Site:
     slot: str | None = None
     system_identity: Principal | None = None
     user_identities: list[str] = field(default_factory=list)  # attached identities' resource ids
+    key_vault_reference_identity: str = "SystemAssigned"  # or a user-assigned identity's resource id
 
     @property
     def site_id(self) -> str:
@@ -221,6 +226,55 @@ class SqlServer:
 
 
 @dataclass
+class StorageAccount:
+    """A storage account with its blob containers (name -> blobs) and queues (name -> messages)."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    containers: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    queues: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        group = group_id(self.subscription_id, self.resource_group)
+        return f"{group}/providers/Microsoft.Storage/storageAccounts/{self.name}"
+
+
+@dataclass
+class KeyVault:
+    """A key vault (RBAC permission model) with its secrets (name -> value)."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{group_id(self.subscription_id, self.resource_group)}/providers/Microsoft.KeyVault/vaults/{self.name}"
+
+
+@dataclass
+class ServiceBusNamespace:
+    """A Service Bus namespace: queues (name -> messages) and topics (name -> subscription -> messages)."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    queues: dict[str, list[str]] = field(default_factory=dict)
+    topics: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        group = group_id(self.subscription_id, self.resource_group)
+        return f"{group}/providers/Microsoft.ServiceBus/namespaces/{self.name}"
+
+
+@dataclass
 class Estate:
     """Everything the emulator knows, indexed by `key(resource id)`; guard changes with `lock`."""
 
@@ -233,7 +287,39 @@ class Estate:
     postgres_servers: dict[str, PostgresServer] = field(default_factory=dict)
     mysql_servers: dict[str, MysqlServer] = field(default_factory=dict)
     sql_servers: dict[str, SqlServer] = field(default_factory=dict)
+    storage_accounts: dict[str, StorageAccount] = field(default_factory=dict)
+    key_vaults: dict[str, KeyVault] = field(default_factory=dict)
+    servicebus_namespaces: dict[str, ServiceBusNamespace] = field(default_factory=dict)
+    role_assignments: dict[str, RoleAssignment] = field(default_factory=dict)  # by key(assignment id)
+    # Principals minted while serving (key(object id) -> monotonic time): until `replication_delay_s`
+    # has passed, ARM's directory lookup does not find them yet.
+    minted: dict[str, float] = field(default_factory=dict)
+    replication_delay_s: float = 10.0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def mint_principal(self, name: str = "") -> Principal:
+        """A new identity, as Entra creates one; ARM sees it only after replication."""
+        principal = Principal(object_id=new_uuid(), client_id=new_uuid(), name=name)
+        self.minted[key(principal.object_id)] = time.monotonic()
+        return principal
+
+    def principals(self) -> list[Principal]:
+        """Every identity the directory holds: the function's, sites' system ones, user-assigned ones."""
+        found = [self.function_identity]
+        found += [site.system_identity for site in self.sites.values() if site.system_identity is not None]
+        found += [identity.principal for identity in self.user_identities.values()]
+        return found
+
+    def directory_type(self, object_id: str) -> str | None:
+        """The principal type ARM would record: managed identities are service principals."""
+        return "ServicePrincipal" if any(key(p.object_id) == key(object_id) for p in self.principals()) else None
+
+    def directory_replicated(self, object_id: str, now: float) -> bool:
+        """Has this principal reached ARM's view of the directory (exists, and minted long enough ago)?"""
+        if self.directory_type(object_id) is None:
+            return False
+        minted = self.minted.get(key(object_id))
+        return minted is None or now - minted >= self.replication_delay_s
 
     def find(self, index: Mapping[str, T], resource_id: str) -> T:
         """The resource with this id, or the 404 ARM would give (unknown subscription, group, resource)."""
@@ -305,6 +391,9 @@ class _Loader:
         )
         for i, subscription in enumerate(_list(document.get("subscriptions"), "subscriptions")):
             self._subscription(_mapping(subscription, f"subscriptions[{i}]"), f"subscriptions[{i}]")
+        self.estate.replication_delay_s = float(document.get("replication_delay_s", self.estate.replication_delay_s))
+        for i, item in enumerate(_list(document.get("role_assignments"), "role_assignments")):
+            self._role_assignment(_mapping(item, f"role_assignments[{i}]"), f"role_assignments[{i}]")
 
     def _subscription(self, node: Mapping[str, Any], where: str) -> None:
         subscription_id = str(_required(node, "id", where))
@@ -347,7 +436,58 @@ class _Loader:
             self._mysql(group, _mapping(entry, f"{where}.mysql_servers[{i}]"), f"{where}.mysql_servers[{i}]")
         for i, entry in enumerate(_list(node.get("sql_servers"), f"{where}.sql_servers")):
             self._sql(group, _mapping(entry, f"{where}.sql_servers[{i}]"), f"{where}.sql_servers[{i}]")
+        self._data_resources(group, node, where)
         return group
+
+    def _data_resources(self, group: ResourceGroup, node: Mapping[str, Any], where: str) -> None:
+        """Storage accounts (containers, queues), key vaults (secrets), Service Bus namespaces."""
+        for i, item in enumerate(_list(node.get("storage_accounts"), f"{where}.storage_accounts")):
+            entry = _mapping(item, f"{where}.storage_accounts[{i}]")
+            account = StorageAccount(
+                group.subscription_id, group.name, str(_required(entry, "name", where)), group.location
+            )
+            account.containers = {str(c): {} for c in _list(entry.get("containers"), f"{where}.containers")}
+            account.queues = {str(q): [] for q in _list(entry.get("queues"), f"{where}.queues")}
+            self.estate.storage_accounts[key(account.id)] = account
+        for i, item in enumerate(_list(node.get("key_vaults"), f"{where}.key_vaults")):
+            entry = _mapping(item, f"{where}.key_vaults[{i}]")
+            vault = KeyVault(group.subscription_id, group.name, str(_required(entry, "name", where)), group.location)
+            vault.secrets = _strings(entry.get("secrets"), f"{where}.key_vaults[{i}].secrets")
+            self.estate.key_vaults[key(vault.id)] = vault
+        for i, item in enumerate(_list(node.get("servicebus_namespaces"), f"{where}.servicebus_namespaces")):
+            entry = _mapping(item, f"{where}.servicebus_namespaces[{i}]")
+            namespace = ServiceBusNamespace(
+                group.subscription_id, group.name, str(_required(entry, "name", where)), group.location
+            )
+            namespace.queues = {str(q): [] for q in _list(entry.get("queues"), f"{where}.queues")}
+            namespace.topics = {
+                str(t): {str(sub): [] for sub in _list(subs, f"{where}.topics")}
+                for t, subs in _mapping(entry.get("topics") or {}, f"{where}.topics").items()
+            }
+            self.estate.servicebus_namespaces[key(namespace.id)] = namespace
+
+    def _role_assignment(self, node: Mapping[str, Any], where: str) -> None:
+        """A role assignment someone made (`principal: function` names the function's identity)."""
+        from emulator.authorization import RoleAssignment
+
+        principal = str(_required(node, "principal", where))
+        if principal == "function":
+            principal = self.estate.function_identity.object_id
+        scope = str(_required(node, "scope", where))
+        role = str(_required(node, "role", where))
+        assignment = RoleAssignment(
+            scope=scope,
+            name=str(node.get("name") or stable_uuid(scope, role, principal)),
+            role_definition_id=f"/subscriptions/{scope_of(scope)[0]}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+            principal_id=principal,
+            principal_type=str(node.get("principal_type", "ServicePrincipal")),
+            description=node.get("description"),
+            condition=node.get("condition"),
+            condition_version="2.0" if node.get("condition") else None,
+        )
+        if assignment.role is None:
+            raise EstateError(f"{where}.role: {role!r} is not a built-in role the emulator knows")
+        self.estate.role_assignments[key(assignment.id)] = assignment
 
     def _site(self, group: ResourceGroup, node: Mapping[str, Any], where: str) -> None:
         site = Site(group.subscription_id, group.name, str(_required(node, "name", where)), group.location)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.errors import bad_request, resource_not_found
-from emulator.estate import Estate, Principal, UserIdentity, group_id, key, new_uuid, user_identity_id
+from emulator.estate import Estate, UserIdentity, group_id, key, user_identity_id
 from emulator.events import EventLog
 from emulator.server import ArmRequest, ArmResponse, Route, arm_route
 
@@ -103,7 +103,7 @@ class IdentitiesApi:
                 resource_group.name,
                 request.params["name"],
                 location,
-                Principal(object_id=new_uuid(), client_id=new_uuid(), name=request.params["name"]),
+                self._estate.mint_principal(request.params["name"]),
             )
             self._estate.user_identities[key(identity_id)] = existing
             status = 201

@@ -8,8 +8,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from emulator.authorization import AuthorizationApi
 from emulator.certificates import issue_certificates
 from emulator.control import ControlSurface
+from emulator.dataplanes import DataPlanesApi
 from emulator.estate import Estate, Principal, load_estate
 from emulator.events import EventLog
 from emulator.faults import Faults
@@ -51,6 +53,8 @@ class Emulator(ControlSurface):
             *MysqlApi(estate, events).routes(),
             *SqlServersApi(estate, events).routes(),
             *ResourceGraphApi(estate).routes(),
+            *AuthorizationApi(estate, events).routes(),
+            *DataPlanesApi(estate, issuer).routes(),
             *IdentityEndpoint(estate, issuer).routes(),
             *self._topics.routes(),
             *self.control_routes(),

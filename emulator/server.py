@@ -66,6 +66,7 @@ class ArmResponse:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     drop_connection: bool = False  # an injected fault: close the connection instead of answering
+    content_type: str = "application/json; charset=utf-8"  # data planes answer bytes of other types
 
 
 Handler = Callable[[ArmRequest], ArmResponse]
@@ -81,6 +82,7 @@ class Route:
     api_version: str | None = None  # checked when set
     kind: str | None = None  # how the request log files it; None: not logged
     authenticated: bool = True
+    raw_body: bool = False  # a data plane: the handler gets the body as bytes and checks its own token
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -210,7 +212,7 @@ class Dispatcher:
                 path=path,
                 query=query,
                 headers=headers,
-                body=_parse_json(raw_body),
+                body=raw_body if route.raw_body else _parse_json(raw_body),
                 params=params,
                 claims=claims,
                 correlation_id=correlation_id,
@@ -302,12 +304,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if response.drop_connection:  # an injected fault: the client gets no answer at all
             self.close_connection = True
             return
-        body = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
+        if isinstance(response.body, bytes):
+            body = response.body
+        else:
+            body = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
         if body:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.errors import bad_request
-from emulator.estate import Estate, Principal, Site, key, new_uuid
+from emulator.estate import Estate, Principal, Site, key
 from emulator.events import Actor, EventLog
 from emulator.server import ArmRequest, ArmResponse, Route, arm_route, paged
 
@@ -54,6 +54,7 @@ def site_json(site: Site, estate: Estate) -> dict[str, Any]:
             # configuration lives at config/web). The emulator fills in linuxFxVersion so the
             # product can infer an app's framework from the one GET it makes anyway.
             "siteConfig": {"linuxFxVersion": site.linux_fx_version},
+            "keyVaultReferenceIdentity": site.key_vault_reference_identity,
         },
     }
     identity = identity_json(site, estate)
@@ -139,6 +140,9 @@ class SitesApi:
         tags = _string_map(body["tags"], "tags") if "tags" in body else site.tags
         if body.get("identity") is not None:
             site.system_identity, site.user_identities = self._planned_identity(site, body["identity"])
+        reference_identity = (body.get("properties") or {}).get("keyVaultReferenceIdentity")
+        if isinstance(reference_identity, str) and reference_identity:
+            site.key_vault_reference_identity = reference_identity
         site.tags = tags
         self._events.emit(request.actor, site.id, operation_name(site, "write"))
         return ArmResponse(200, site_json(site, self._estate))
@@ -176,7 +180,7 @@ class SitesApi:
             )
         system = None
         if "systemassigned" in identity_type:  # kept if already on; a new principal if switched on
-            system = site.system_identity or Principal(object_id=new_uuid(), client_id=new_uuid())
+            system = site.system_identity or self._estate.mint_principal()
         if "userassigned" not in identity_type:
             return system, []
         attached = {key(resource_id): resource_id for resource_id in site.user_identities}

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from emulator.errors import ArmError
-from emulator.estate import Estate, Principal, key, new_uuid
+from emulator.estate import Estate, Principal, Site, key, new_uuid
 from emulator.server import ArmRequest, ArmResponse, Route
 
 TOKEN_PATH = "/msi/token"
@@ -45,6 +45,10 @@ class TokenIssuer:
         self.tenant_id = tenant_id
         self.identity_header = secrets.token_urlsafe(24)
         self._secret = secrets.token_bytes(32)
+
+    def site_header(self, site_id: str) -> str:
+        """The `IDENTITY_HEADER` App Service gives one app: each app reaches only its own identities."""
+        return hmac.new(self._secret, key(site_id).encode(), hashlib.sha256).hexdigest()
 
     def claims_for(self, principal: Principal, audience: str) -> dict[str, Any]:
         now = int(time.time())
@@ -112,14 +116,19 @@ class IdentityEndpoint:
         return [Route("GET", TOKEN_PATH, self.get_token, kind="token", authenticated=False)]
 
     def get_token(self, request: ArmRequest) -> ArmResponse:
-        if request.headers.get("x-identity-header") != self._issuer.identity_header:
-            return _failure(401, "The X-IDENTITY-HEADER header is missing or wrong.")
+        header = request.headers.get("x-identity-header")
+        site = None
+        if header != self._issuer.identity_header:
+            site = self._site_for(header)
+            if site is None:
+                return _failure(401, "The X-IDENTITY-HEADER header is missing or wrong.")
         if request.query.get("api-version") != IDENTITY_API_VERSION:
             return _failure(400, f"api-version must be {IDENTITY_API_VERSION}.")
         resource = request.query.get("resource")
         if not resource:
             return _failure(400, "The 'resource' parameter is required.")
-        principal = self._principal(request.query.get("client_id"))
+        client_id = request.query.get("client_id")
+        principal = self._principal(client_id) if site is None else self._site_principal(site, client_id)
         if principal is None:
             return _failure(400, "No managed identity with that client_id is assigned to this app.")
         token, expires_on = self._issuer.issue(principal, resource)
@@ -133,6 +142,21 @@ class IdentityEndpoint:
                 "client_id": principal.client_id,
             },
         )
+
+    def _site_for(self, header: str | None) -> Site | None:
+        with self._estate.lock:
+            return next((s for s in self._estate.sites.values() if self._issuer.site_header(s.id) == header), None)
+
+    def _site_principal(self, site: Site, client_id: str | None) -> Principal | None:
+        """An app's own identities: its system identity, or a user-assigned one attached to it."""
+        with self._estate.lock:
+            if client_id is None:
+                return site.system_identity
+            for identity_id in site.user_identities:
+                identity = self._estate.user_identities.get(key(identity_id))
+                if identity is not None and key(identity.principal.client_id) == key(client_id):
+                    return identity.principal
+        return None
 
     def _principal(self, client_id: str | None) -> Principal | None:
         function = self._estate.function_identity

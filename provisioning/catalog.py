@@ -23,6 +23,7 @@ from provisioning.models import (
     Target,
     TlsMode,
 )
+from provisioning.rbac_targets import RbacTarget, is_rbac_entry, rbac_target
 from provisioning.resource_ids import parse_resource_id
 from provisioning.settings import setting_infix
 
@@ -90,12 +91,21 @@ def catalog_from_document(document: Any) -> Catalog:
     if not isinstance(raw_targets, list) or not raw_targets:
         raise InvalidRequest("catalog.targets: a non-empty list is required", field="catalog.targets")
     targets: dict[str, Target] = {}
+    rbac_targets: dict[str, RbacTarget] = {}
     by_infix: dict[str, str] = {}
     for index, raw in enumerate(raw_targets):
-        target = _target(raw, index, profiles)
+        target = rbac_target(raw, index) if is_rbac_entry(raw) else _target(raw, index, profiles)
         where = f"catalog.targets[{index}].name"
-        if target.name in targets:
+        if target.name in targets or target.name in rbac_targets:
             raise InvalidRequest(f"{where}: {target.name!r} is defined twice", field=where)
+        if isinstance(target, RbacTarget):
+            if not TARGET_NAME.match(target.name):
+                raise InvalidRequest(
+                    f"{where}: {target.name!r} must be lower-case letters, digits, '-' or '_', starting with a letter",
+                    field=where,
+                )
+            rbac_targets[target.name] = target
+            continue
         infix = setting_infix(target.name)
         if infix in by_infix:
             raise InvalidRequest(
@@ -110,6 +120,7 @@ def catalog_from_document(document: Any) -> Catalog:
         profiles=profiles,
         admin_group=_admin_group(document.get("admin_group")),
         identities=_identities(document.get("identities")),
+        rbac_targets=rbac_targets,
     )
 
 

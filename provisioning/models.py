@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from provisioning.resource_ids import AppRef, ResourceId
+
+if TYPE_CHECKING:
+    from provisioning.rbac_targets import RbacTarget
 
 
 class Engine(str, Enum):
@@ -117,6 +122,11 @@ class Catalog:
     profiles: dict[str, RoleProfile]
     admin_group: AdminGroup | None = None
     identities: dict[str, OfferedIdentity] = field(default_factory=dict)  # by lower-cased resource id
+    rbac_targets: Mapping[str, RbacTarget] = field(default_factory=dict)  # Storage, Key Vault, Service Bus
+
+    def role_definition_ids(self) -> frozenset[str]:
+        """Every role the catalog's RBAC targets assign: what the function's delegation condition allows."""
+        return frozenset(role for t in self.rbac_targets.values() for role in t.roles.values())
 
 
 @dataclass(frozen=True)
@@ -262,3 +272,16 @@ class DatabaseSnapshot:
             },
             default_owner=self.default_owner,
         )
+
+
+@dataclass(frozen=True)
+class RoleAssignmentState:
+    """One Azure role assignment as ARM lists it: ``role`` is the role definition id (lower-case guid)."""
+
+    id: str
+    name: str
+    scope: str
+    role: str
+    principal_id: str
+    principal_type: str | None = None
+    description: str | None = None
