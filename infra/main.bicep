@@ -31,6 +31,12 @@ param identityCreateResourceGroups string = ''
 @description('Comma-separated resource groups holding the catalog\'s database servers (read of servers and their Entra admins).')
 param databaseServerResourceGroups string = ''
 
+@description('Comma-separated resource groups holding the catalog\'s RBAC targets (storage accounts, key vaults, Service Bus namespaces).')
+param rbacTargetResourceGroups string = ''
+
+@description('Comma-separated role definition ids (GUIDs) the catalog\'s RBAC targets assign: the only roles the function may hand out (see docs/permissions.md).')
+param rbacRoleDefinitionIds string = ''
+
 @description('Comma-separated subscription ids whose events and apps are handled; default this subscription.')
 param allowedSubscriptions string = ''
 
@@ -98,6 +104,9 @@ var watched = json(watchedSubscriptions)
 var watchedIds = [for w in watched: w.subscriptionId]
 var watchedScopes = [for w in watched: '/subscriptions/${w.subscriptionId}']
 var eventsGroupName = 'rg-${environmentName}-events'
+// No role ids, no delegation: an empty GuidEquals list is not a valid condition, and nothing to hand out.
+var rbacRoleIds = empty(rbacRoleDefinitionIds) ? [] : map(split(rbacRoleDefinitionIds, ','), id => trim(id))
+var rbacGroups = empty(rbacRoleIds) || empty(rbacTargetResourceGroups) ? [] : split(rbacTargetResourceGroups, ',')
 
 // ---- Least-privilege role definitions (docs/permissions.md explains each action) ----
 
@@ -333,6 +342,15 @@ module serverAccess 'modules/access.bicep' = [for rg in serverGroups: {
       serverReaderRole.id
     ]
     purpose: 'read the database servers of this resource group and their Entra administrators.'
+  }
+}]
+
+module rbacDelegation 'modules/rbac-delegation.bicep' = [for rg in rbacGroups: {
+  name: 'passwordless-rbac-${uniqueString(rg)}'
+  scope: resourceGroup(trim(rg))
+  params: {
+    principalId: identity.outputs.principalId
+    roleDefinitionIds: rbacRoleIds
   }
 }]
 

@@ -9,23 +9,32 @@ from provisioning.models import SiteState
 from provisioning.observer import Observer
 from provisioning.plan import (
     IDENTITY_STEPS,
+    AssignRole,
     CreateUserIdentity,
     EnableSystemIdentity,
     IdentityStep,
     Plan,
+    RevokeRole,
     SetAppSettings,
     Step,
 )
 from provisioning.planner import Desired, Observed, plan
-from provisioning.ports import IdentitiesPort, WebAppsPort
+from provisioning.ports import IdentitiesPort, RoleAssignmentsPort, WebAppsPort
 from provisioning.sessions import Sessions
 
 
 class Applier:
-    def __init__(self, webapps: WebAppsPort, identities: IdentitiesPort, observer: Observer) -> None:
+    def __init__(
+        self,
+        webapps: WebAppsPort,
+        identities: IdentitiesPort,
+        observer: Observer,
+        roles: RoleAssignmentsPort | None = None,
+    ) -> None:
         self._webapps = webapps
         self._identities = identities
         self._observer = observer
+        self._roles = roles
 
     def apply(self, first: Plan, desired: Desired, observed: Observed, sessions: Sessions) -> Plan:
         """Identity steps first; then re-plan (pure) with the identity's ids and apply the rest in order.
@@ -48,6 +57,13 @@ class Applier:
                 raise ConvergenceError(f"{first.app.id}: the identity still needs '{step.description}' after apply")
             if isinstance(step, SetAppSettings):
                 self._webapps.write_settings(step.app, observed.site.app_settings, step)
+            elif isinstance(step, AssignRole):
+                if step.principal_id is None or self._roles is None:
+                    raise ConvergenceError(f"{first.app.id}: '{step.description}' has no identity to assign to")
+                self._roles.create(step.scope, step.name, step.role, step.principal_id, step.note)
+            elif isinstance(step, RevokeRole):
+                assert self._roles is not None
+                self._roles.delete(step.scope, step.name)
             else:
                 sessions.get(targets[step.target]).apply(step, targets[step.target])
             applied.append(step)

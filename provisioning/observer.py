@@ -6,20 +6,31 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from provisioning.engines.dialects import dialect_for
-from provisioning.errors import NotFound
-from provisioning.models import BindingKind, DatabaseState, IdentityHolder, SiteState, Target, UserAssignedIdentity
-from provisioning.planner import Desired, Observed, own_identity_ids
+from provisioning.errors import NotFound, PermanentError
+from provisioning.models import (
+    BindingKind,
+    DatabaseState,
+    IdentityHolder,
+    RoleAssignmentState,
+    SiteState,
+    Target,
+    UserAssignedIdentity,
+)
+from provisioning.planner import Desired, Observed, identity_ids, own_identity_ids
 from provisioning.policy import Grantable
-from provisioning.ports import IdentitiesPort, IdentityHoldersPort
+from provisioning.ports import IdentitiesPort, IdentityHoldersPort, RoleAssignmentsPort
 from provisioning.principal_names import principal_name
 from provisioning.resource_ids import AppRef
 from provisioning.sessions import Sessions
 
 
 class Observer:
-    def __init__(self, identities: IdentitiesPort, holders: IdentityHoldersPort) -> None:
+    def __init__(
+        self, identities: IdentitiesPort, holders: IdentityHoldersPort, roles: RoleAssignmentsPort | None = None
+    ) -> None:
         self._identities = identities
         self._holders = holders
+        self._roles = roles
 
     def with_client_id(self, site: SiteState, connections: tuple[Grantable, ...]) -> SiteState:
         """Read the system identity's client id, one ARM read, only when an engine binds to it."""
@@ -41,7 +52,7 @@ class Observer:
         targets = [c.target for c in desired.connections]
         mine = own_identity_ids(site) | {i for ids in named.values() for i in (ids.principal_id, ids.client_id)}
         holders = self.binding_holders(desired.request.app, targets, databases, mine)
-        return Observed(site, sessions.servers, databases, named, holders)
+        return self._with_roles(desired, Observed(site, sessions.servers, databases, named, holders))
 
     def binding_holders(
         self, app: AppRef, targets: Iterable[Target], databases: dict[str, DatabaseState], mine: set[str]
@@ -56,6 +67,21 @@ class Observer:
                 kind = dialect_for(target.engine).binding_kind
                 found[bound_to] = self._holders.list_holders(bound_to, kind=kind, app=app)
         return found
+
+    def _with_roles(self, desired: Desired, observed: Observed) -> Observed:
+        """The identity's role assignments (one ARM list per subscription of the RBAC targets, whatever
+        their number) and the endpoints of their resources (cached by the adapter)."""
+        if not desired.rbac:
+            return observed
+        if self._roles is None:
+            raise PermanentError("RBAC targets are requested but no role-assignment client is configured")
+        identity = identity_ids(desired, observed)
+        assignments: tuple[RoleAssignmentState, ...] = ()
+        if identity is not None and identity.principal_id:
+            for subscription in sorted({g.target.resource.subscription.lower() for g in desired.rbac}):
+                assignments += self._roles.list_for_principal(subscription, identity.principal_id)
+        endpoints = {g.target.name: self._roles.get_endpoint(g.target) for g in desired.rbac}
+        return replace(observed, assignments=assignments, endpoints=endpoints)
 
     def _named_identities(self, desired: Desired, site: SiteState) -> dict[str, UserAssignedIdentity]:
         """Read the requested user-assigned identity only when it is not attached yet (one ARM read)."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provisioning.models import BindingKind, Grant
+from provisioning.rbac_roles import role_label
 from provisioning.resource_ids import AppRef
 
 BINDING_PLACEHOLDER = "<id known after the identity is enabled>"
@@ -178,11 +179,46 @@ class SetAppSettings:
         return f"app settings of {self.app.display_name}: " + "; ".join(parts)
 
 
+@dataclass(frozen=True)
+class AssignRole:
+    """Create a role assignment for the app's identity at one catalog scope (``principalType`` set)."""
+
+    target: str
+    scope: str
+    role: str  # role definition id
+    principal_id: str | None  # None until the identity is enabled
+    name: str  # the deterministic GUID (see engines.rbac.assignment_name)
+    note: str = ""  # the assignment's description in Azure
+
+    @property
+    def description(self) -> str:
+        return (
+            f"assign {role_label(self.role)} to {self.principal_id or BINDING_PLACEHOLDER} "
+            f"at {self.scope} ({self.target})"
+        )
+
+
+@dataclass(frozen=True)
+class RevokeRole:
+    """Delete a role assignment this product made that the request no longer asks for."""
+
+    target: str
+    scope: str
+    role: str
+    name: str
+
+    @property
+    def description(self) -> str:
+        return f"revoke {role_label(self.role)} at {self.scope} ({self.target}): no longer requested"
+
+
 IdentityStep = EnableSystemIdentity | CreateUserIdentity | AttachUserIdentity
 DatabaseStep = CreatePrincipal | RebindPrincipal | GrantPrivileges | RevokePrivileges | DropPrincipal
-Step = IdentityStep | DatabaseStep | SetAppSettings
+RoleStep = AssignRole | RevokeRole
+Step = IdentityStep | DatabaseStep | RoleStep | SetAppSettings
 IDENTITY_STEPS = (EnableSystemIdentity, CreateUserIdentity, AttachUserIdentity)
 DATABASE_STEPS = (CreatePrincipal, RebindPrincipal, GrantPrivileges, RevokePrivileges, DropPrincipal)
+ROLE_STEPS = (AssignRole, RevokeRole)
 
 
 @dataclass(frozen=True)
@@ -235,4 +271,9 @@ def step_to_dict(step: Step) -> dict[str, Any]:
         data["target"] = step.target
         data["principal"] = step.principal
         data["sql"] = list(step.sql)
+    elif isinstance(step, ROLE_STEPS):
+        data["target"] = step.target
+        data["scope"] = step.scope
+        data["role"] = step.role
+        data["assignment"] = step.name
     return data

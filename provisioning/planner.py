@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from provisioning.engines.dialects import dialect_for
+from provisioning.engines.rbac import plan_roles
 from provisioning.errors import Conflict, NotFound, PolicyViolation, PrincipalConflict
 from provisioning.models import (
     AppRequest,
@@ -14,6 +15,7 @@ from provisioning.models import (
     Engine,
     IdentityHolder,
     IdentityKind,
+    RoleAssignmentState,
     ServerInfo,
     SiteState,
     Target,
@@ -33,8 +35,9 @@ from provisioning.plan import (
     SetAppSettings,
     Step,
 )
-from provisioning.policy import Grantable
+from provisioning.policy import Grantable, RbacGrant
 from provisioning.principal_names import principal_name
+from provisioning.rbac_settings import RbacConnection, rbac_settings_for
 from provisioning.requests import request_to_setting
 from provisioning.resource_ids import AppRef
 from provisioning.settings import (
@@ -59,6 +62,8 @@ ATTACHED_IDENTITIES_SETTING = "PASSWORDLESS_ATTACHED_IDENTITIES"
 class Desired:
     request: AppRequest
     connections: tuple[Grantable, ...]
+    rbac: tuple[RbacGrant, ...] = ()
+    scope_names: Mapping[str, str] = field(default_factory=dict)  # lower-case RBAC scope -> catalog target
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class Observed:
     # The live holders of each identity id an observed principal is bound to that is not one of the
     # app's own (lower-cased id -> holders; empty: that identity no longer exists).
     binding_holders: Mapping[str, tuple[IdentityHolder, ...]] = field(default_factory=dict)
+    assignments: tuple[RoleAssignmentState, ...] = ()  # the identity's role assignments
+    endpoints: Mapping[str, str] = field(default_factory=dict)  # RBAC target name -> data-plane endpoint
 
 
 def plan(desired: Desired, observed: Observed) -> Plan:
@@ -119,6 +126,10 @@ def plan(desired: Desired, observed: Observed) -> Plan:
             steps.append(GrantPrivileges(target.name, name, missing))
         if excess:
             steps.append(RevokePrivileges(target.name, name, excess))
+
+    if desired.rbac:
+        principal_id = identity.principal_id or None if identity is not None else None
+        steps += plan_roles(app, principal_id, desired.rbac, observed.assignments, desired.scope_names)
 
     settings_step = _plan_settings(desired, observed)
     if settings_step is not None:
@@ -231,6 +242,27 @@ def desired_settings(desired: Desired, observed: Observed) -> dict[str, str]:
         settings |= settings_for(
             _connection(desired, observed, target, owns=owners[target.engine.value] == target.name)
         )
+    settings |= _rbac_settings(desired, observed)
+    return settings
+
+
+def _rbac_settings(desired: Desired, observed: Observed) -> dict[str, str]:
+    """Plain names of a kind go to its first target by name, so reordering the tag changes nothing."""
+    identity = identity_ids(desired, observed)
+    user_assigned = desired.request.identity.kind is not IdentityKind.SYSTEM
+    settings: dict[str, str] = {}
+    kinds_seen: set[str] = set()
+    for grant in sorted(desired.rbac, key=lambda g: g.target.name):
+        settings |= rbac_settings_for(
+            RbacConnection(
+                target=grant.target,
+                endpoint=observed.endpoints[grant.target.name],
+                client=desired.request.client or infer_client(observed.site.linux_fx_version),
+                first_of_kind=grant.target.kind.value not in kinds_seen,
+                user_assigned_client_id=identity.client_id if identity is not None and user_assigned else None,
+            )
+        )
+        kinds_seen.add(grant.target.kind.value)
     return settings
 
 

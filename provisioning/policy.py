@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from provisioning.errors import PolicyViolation
 from provisioning.models import AppRequest, Catalog, IdentityKind, RoleProfile, Target
+from provisioning.rbac_targets import RbacTarget
 from provisioning.resource_ids import is_within
 
 
@@ -19,11 +20,26 @@ class Grantable:
     profile: RoleProfile
 
 
+@dataclass(frozen=True)
+class RbacGrant:
+    """A requested RBAC connection the catalog allows: the target, the profile and its role."""
+
+    target: RbacTarget
+    profile: str
+    role: str  # role definition id
+
+
 def authorize(request: AppRequest, catalog: Catalog) -> tuple[Grantable, ...]:
-    """Resolve every connection of the request, or refuse the whole request with the reason."""
+    """Resolve every connection of the request, or refuse the whole request with the reason.
+
+    Database connections come back; RBAC ones are checked here too and resolved by ``authorize_rbac``.
+    """
     authorize_identity(request, catalog)
     allowed: list[Grantable] = []
+    authorize_rbac(request, catalog)
     for connection in request.connections:
+        if connection.target in catalog.rbac_targets:
+            continue
         target = catalog.targets.get(connection.target)
         if target is None:
             raise PolicyViolation(f"target {connection.target!r} is not in the catalog")
@@ -55,3 +71,20 @@ def authorize_identity(request: AppRequest, catalog: Catalog) -> None:
         raise PolicyViolation(
             f"app {request.app.id} is outside the allowed sources of user-assigned identity {spec.resource_id}"
         )
+
+
+def authorize_rbac(request: AppRequest, catalog: Catalog) -> tuple[RbacGrant, ...]:
+    """The request's connections to RBAC targets, each allowed by the catalog, or the refusal."""
+    allowed: list[RbacGrant] = []
+    for connection in request.connections:
+        target = catalog.rbac_targets.get(connection.target)
+        if target is None:
+            continue
+        if not any(is_within(request.app.id, scope) for scope in target.allowed_sources):
+            raise PolicyViolation(f"app {request.app.id} is outside the allowed sources of target {target.name!r}")
+        if connection.role not in target.roles:  # the app may connect: it may learn the roles offered
+            raise PolicyViolation(
+                f"role {connection.role!r} is not offered on target {target.name!r} (offered: {sorted(target.roles)})"
+            )
+        allowed.append(RbacGrant(target=target, profile=connection.role, role=target.roles[connection.role]))
+    return tuple(allowed)

@@ -8,8 +8,17 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from provisioning.engines.base import DatabaseSession
-from provisioning.models import BindingKind, Engine, IdentityHolder, ServerInfo, SiteState, UserAssignedIdentity
+from provisioning.models import (
+    BindingKind,
+    Engine,
+    IdentityHolder,
+    RoleAssignmentState,
+    ServerInfo,
+    SiteState,
+    UserAssignedIdentity,
+)
 from provisioning.plan import SetAppSettings
+from provisioning.rbac_targets import RbacTarget
 from provisioning.resource_ids import AppRef
 
 
@@ -41,3 +50,12 @@ class ServersPort(Protocol):
 
 
 SessionFactory = Callable[[Engine, ServerInfo, str], DatabaseSession]
+
+
+class RoleAssignmentsPort(Protocol):
+    """Role assignments (azure-mgmt-authorization) and the endpoints of the resources they open."""
+
+    def list_for_principal(self, subscription: str, principal_id: str) -> tuple[RoleAssignmentState, ...]: ...
+    def create(self, scope: str, name: str, role: str, principal_id: str, description: str) -> None: ...
+    def delete(self, scope: str, name: str) -> None: ...
+    def get_endpoint(self, target: RbacTarget) -> str: ...

@@ -17,11 +17,12 @@ from provisioning.errors import ConvergenceError
 from provisioning.models import AppRequest, Catalog, SiteState
 from provisioning.observer import Observer
 from provisioning.planner import Desired, plan
-from provisioning.policy import authorize
+from provisioning.policy import authorize, authorize_rbac
 from provisioning.ports import (
     IdentitiesPort,
     IdentityHoldersPort,
     LocksPort,
+    RoleAssignmentsPort,
     ServersPort,
     SessionFactory,
     WebAppsPort,
@@ -50,6 +51,7 @@ class Reconciler:
         locks: LocksPort,
         function_object_id: str = "",
         tag_prefix: str = "passwordless",
+        roles: RoleAssignmentsPort | None = None,
     ) -> None:
         self.catalog = catalog
         self.tag_prefix = tag_prefix
@@ -58,9 +60,12 @@ class Reconciler:
         self._databases = DatabaseAccess(
             catalog, servers=servers, open_session=open_session, function_object_id=function_object_id
         )
-        self._observer = Observer(identities, identity_holders)
-        self._applier = Applier(webapps, identities, self._observer)
+        self._observer = Observer(identities, identity_holders, roles)
+        self._applier = Applier(webapps, identities, self._observer, roles)
         self._removal = Removal(catalog, webapps=webapps, databases=self._databases, observer=self._observer)
+        self._scope_names = {
+            scope.lower(): target.name for target in catalog.rbac_targets.values() for scope in target.scopes
+        }
 
     def reconcile_app(
         self, app: AppRef, mode: Mode = Mode.APPLY, *, cause: str | None = None
@@ -123,7 +128,7 @@ class Reconciler:
     ) -> ReconcileResult:
         started = time.monotonic()
         connections = authorize(request, self.catalog)
-        desired = Desired(request, connections)
+        desired = Desired(request, connections, authorize_rbac(request, self.catalog), self._scope_names)
         site = self._observer.with_client_id(site, connections)
         targets = {c.target.name: c.target for c in connections}
         with self._databases.sessions(targets.values(), shared) as sessions:

@@ -13,6 +13,7 @@ from provisioning.azure.identities import Identities
 from provisioning.azure.identity_holders import IdentityHolders
 from provisioning.azure.locks import AppLocks
 from provisioning.azure.outcome_events import OutcomeEvents
+from provisioning.azure.role_assignments import RoleAssignments
 from provisioning.azure.runs import RunRecords
 from provisioning.azure.servers import Servers
 from provisioning.azure.webapps import WebApps
@@ -60,6 +61,7 @@ def build_runtime(config: Config) -> Runtime:
         locks=AppLocks(credential, config),
         function_object_id=config.function_object_id,
         tag_prefix=config.tag_prefix,
+        roles=RoleAssignments(credential, config),
     )
     runs = RunRecords(credential, config)
     outcomes = Outcomes(runs, OutcomeEvents(credential, config))

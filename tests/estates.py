@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from provisioning.catalog import catalog_from_document
+from provisioning.rbac_roles import RBAC_ADMINISTRATOR, delegation_condition
+
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 TENANT = "11111111-1111-1111-1111-111111111111"
 FUNCTION_OBJECT_ID = "5f0c1a7e-0000-4000-8000-00000000f001"
@@ -11,10 +14,39 @@ FUNCTION_CLIENT_ID = "5f0c1a7e-0000-4000-8000-00000000c001"
 APPS_GROUP = "rg-apps"
 DATA_GROUP = "rg-data"
 TEAM_B_GROUP = "rg-team-b"  # another team's apps: the same targets, its own identity
+STORAGE, VAULT, NAMESPACE = "stshop", "kv-pay", "sb-shop"
+DATA = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{DATA_GROUP}/providers"
+ACCOUNT_ID = f"{DATA}/Microsoft.Storage/storageAccounts/{STORAGE}"
+VAULT_ID = f"{DATA}/Microsoft.KeyVault/vaults/{VAULT}"
+# The RBAC targets of the test catalog, by name: their narrowest scopes.
+RBAC_SCOPES = {
+    "invoices": f"{ACCOUNT_ID}/blobServices/default/containers/invoices",
+    "jobs": f"{ACCOUNT_ID}/queueServices/default/queues/jobs",
+    "payments-kv": f"{VAULT_ID}/secrets/stripe-key",
+    "partner-key": f"{VAULT_ID}/secrets/partner-key",
+    "orders-bus": f"{DATA}/Microsoft.ServiceBus/namespaces/{NAMESPACE}/queues/orders",
+}
 
 
 def build_estate(run_id: str, *, mysql_port: int = 3306) -> dict[str, Any]:
-    """``mysql_port``: where the local MySQL shim proxy listens (the server's ``databasePort``)."""
+    """``mysql_port``: where the local MySQL shim proxy listens (the server's ``databasePort``).
+
+    The function holds Role Based Access Control Administrator on the subscription under the
+    delegation condition built from the catalog's RBAC roles, as infra/ deploys it."""
+    estate = _estate(run_id, mysql_port)
+    roles = catalog_from_document(build_catalog(estate)).role_definition_ids()
+    estate["role_assignments"] = [
+        {
+            "scope": f"/subscriptions/{SUBSCRIPTION}",
+            "role": RBAC_ADMINISTRATOR,
+            "principal": "function",
+            "condition": delegation_condition(roles),
+        }
+    ]
+    return estate
+
+
+def _estate(run_id: str, mysql_port: int) -> dict[str, Any]:
     return {
         "tenant_id": TENANT,
         "function_identity": {
@@ -85,6 +117,13 @@ def build_estate(run_id: str, *, mysql_port: int = 3306) -> dict[str, Any]:
                                 },
                                 "databases": [f"orders_{run_id}", f"audit_{run_id}"],
                             }
+                        ],
+                        "storage_accounts": [
+                            {"name": STORAGE, "containers": ["invoices", "archive"], "queues": ["jobs"]}
+                        ],
+                        "key_vaults": [{"name": VAULT, "secrets": {"stripe-key": "sk-test-1", "partner-key": "pk-2"}}],
+                        "servicebus_namespaces": [
+                            {"name": NAMESPACE, "queues": ["orders"], "topics": {"events": ["audit"]}}
                         ],
                     },
                     {"name": "rg-elsewhere", "location": "westeurope", "sites": []},
@@ -196,5 +235,40 @@ def build_catalog(estate: dict[str, Any]) -> dict[str, Any]:
                 "roles": ["reader", "writer", "ddl"],
                 "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
             },
+            *rbac_catalog_targets(),
         ],
     }
+
+
+def rbac_catalog_targets() -> list[dict[str, Any]]:
+    apps = [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"]
+    entries: list[dict[str, Any]] = [
+        {
+            "name": "invoices",
+            "kind": "storage-blob",
+            "resource": RBAC_SCOPES["invoices"],
+            "roles": ["reader", "writer"],
+        },
+        {"name": "jobs", "kind": "storage-queue", "resource": RBAC_SCOPES["jobs"], "roles": ["sender", "processor"]},
+        {
+            "name": "payments-kv",
+            "kind": "keyvault-secrets",
+            "resource": VAULT_ID,
+            "secrets": ["stripe-key"],
+            "roles": ["reader"],
+        },
+        {
+            "name": "partner-key",
+            "kind": "keyvault-reference",
+            "resource": RBAC_SCOPES["partner-key"],
+            "setting": "PARTNER_API_KEY",
+            "roles": ["reader"],
+        },
+        {
+            "name": "orders-bus",
+            "kind": "servicebus",
+            "resource": RBAC_SCOPES["orders-bus"],
+            "roles": ["sender", "receiver"],
+        },
+    ]
+    return [dict(entry, allowed_sources=apps) for entry in entries]

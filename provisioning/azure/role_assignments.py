@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from provisioning.azure.arm import ClientsBySubscription, azure_errors, client_options
+from provisioning.azure.resource_endpoints import ResourceEndpoints
 from provisioning.config import Config
 from provisioning.models import RoleAssignmentState
+from provisioning.rbac_targets import RbacTarget
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -26,6 +28,7 @@ class RoleAssignments:
         self._credential = credential
         self._config = config
         self._clients = ClientsBySubscription(self._client)
+        self._endpoints = ResourceEndpoints(credential, config)
 
     def _client(self, subscription: str) -> Any:
         from azure.mgmt.authorization import AuthorizationManagementClient
@@ -58,6 +61,10 @@ class RoleAssignments:
         )
         with azure_errors(f"assign role {role} to {principal_id} at {scope}"):
             self._clients.get(subscription).role_assignments.create(scope, name, parameters)
+
+    def get_endpoint(self, target: RbacTarget) -> str:
+        """The data-plane endpoint the target's settings carry (read once per resource, then cached)."""
+        return self._endpoints.get_endpoint(target)
 
     def delete(self, scope: str, name: str) -> None:
         with azure_errors(f"delete role assignment {name} at {scope}"):

@@ -255,3 +255,20 @@ def test_every_watched_subscription_gets_its_system_topic_event_subscription_and
     }
     for role in resources_of_type(INFRA / "main.bicep", "Microsoft.Authorization/roleDefinitions").values():
         assert "watchedScopes" in json.dumps(role["properties"]["assignableScopes"])
+
+
+def test_the_rbac_delegation_condition_is_the_one_the_product_builds() -> None:
+    """The Bicep condition, rendered for some role ids, is character for character the product's."""
+    from provisioning.rbac_roles import RBAC_ADMINISTRATOR, delegation_condition
+
+    text = (INFRA / "modules" / "rbac-delegation.bicep").read_text(encoding="utf-8")
+    template = re.search(r"^var condition = '(.*)'$", text, re.MULTILINE)
+    assert template is not None
+    ids = ["2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", "4633458b-17de-408a-b874-0445c86b69e6"]
+    rendered = template.group(1).replace("\\'", "'").replace("${roleIds}", ", ".join(ids))
+    assert rendered == delegation_condition(frozenset(ids))
+    assignment = resources_of_type(
+        INFRA / "modules" / "rbac-delegation.bicep", "Microsoft.Authorization/roleAssignments"
+    )
+    (properties,) = [a["properties"] for a in assignment.values()]
+    assert RBAC_ADMINISTRATOR in str(properties["roleDefinitionId"]) and properties["conditionVersion"] == "2.0"

@@ -1,0 +1,83 @@
+"""RBAC targets as an engine: which role assignments an app should hold, which of the ones it holds
+this product made, and the diff between the two. Pure.
+
+An assignment this product makes is named deterministically from (scope, principal, role): a name is
+a GUID of the caller's choosing (RoleAssignments_Create), so the same request always names the same
+assignment, and an assignment whose name is that GUID was made here. A person in the portal gets a
+random name, so theirs are never taken for ours and never revoked. Only the catalog's scopes are
+ever assigned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+
+from provisioning.models import RoleAssignmentState
+from provisioning.plan import BINDING_PLACEHOLDER, AssignRole, RevokeRole
+from provisioning.policy import RbacGrant
+from provisioning.resource_ids import AppRef
+
+ASSIGNMENT_NAMESPACE = uuid.UUID("0d6a3c1e-2b4f-4e8a-9c7d-5f1e2a3b4c5d")
+NOTE_PREFIX = "Passwordless Provisioner:"
+
+
+def assignment_name(scope: str, principal_id: str, role: str) -> str:
+    """The GUID this product names an assignment of ``role`` to ``principal_id`` at ``scope`` with."""
+    return str(uuid.uuid5(ASSIGNMENT_NAMESPACE, f"{scope.rstrip('/').lower()}|{principal_id.lower()}|{role.lower()}"))
+
+
+def is_ours(assignment: RoleAssignmentState) -> bool:
+    return assignment.name.lower() == assignment_name(assignment.scope, assignment.principal_id, assignment.role)
+
+
+def note_for(app: AppRef, target: str) -> str:
+    """The assignment's description: which app and target it serves, for people and for the audit."""
+    return f"{NOTE_PREFIX} {app.id} -> {target}"
+
+
+def app_of_note(description: str | None) -> str | None:
+    """The app id an assignment of ours was made for (None when the description is not ours)."""
+    if not description or not description.startswith(NOTE_PREFIX):
+        return None
+    return description[len(NOTE_PREFIX) :].strip().rsplit(" -> ", 1)[0].lower()
+
+
+def plan_roles(
+    app: AppRef,
+    principal_id: str | None,
+    grants: Sequence[RbacGrant],
+    held: Iterable[RoleAssignmentState],
+    scope_names: Mapping[str, str],
+) -> list[AssignRole | RevokeRole]:
+    """Assign what is missing, then revoke what this product made and the request no longer asks.
+
+    ``held`` are the principal's assignments as ARM lists them; ``scope_names`` names the catalog
+    target of each scope (lower-case), for the description of a revocation.
+    """
+    mine = [a for a in held if principal_id is not None and a.principal_id.lower() == principal_id.lower()]
+    present = {(a.scope.rstrip("/").lower(), a.role) for a in mine}
+    wanted: dict[tuple[str, str], tuple[RbacGrant, str]] = {}
+    for grant in grants:
+        for scope in grant.target.scopes:
+            wanted.setdefault((scope.lower(), grant.role), (grant, scope))
+    steps: list[AssignRole | RevokeRole] = []
+    for (scope_key, role), (grant, scope) in sorted(wanted.items()):
+        if (scope_key, role) in present:
+            continue
+        steps.append(
+            AssignRole(
+                target=grant.target.name,
+                scope=scope,
+                role=role,
+                principal_id=principal_id,
+                name=assignment_name(scope, principal_id, role) if principal_id else BINDING_PLACEHOLDER,
+                note=note_for(app, grant.target.name),
+            )
+        )
+    for assignment in sorted(mine, key=lambda a: (a.scope.lower(), a.role)):
+        key = (assignment.scope.rstrip("/").lower(), assignment.role)
+        if key not in wanted and is_ours(assignment):
+            target = scope_names.get(key[0], "a target no longer in the catalog")
+            steps.append(RevokeRole(target=target, scope=assignment.scope, role=assignment.role, name=assignment.name))
+    return steps

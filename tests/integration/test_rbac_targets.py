@@ -1,0 +1,209 @@
+"""Storage, Key Vault and Service Bus through Azure RBAC, end to end against the emulator.
+
+For each kind: an app tagged with it gets exactly one role assignment at the catalog's scope; with
+the app's own token the data plane allows what the role allows and refuses the rest; the second plan
+is empty; a no-op reconcile writes nothing to ARM; dropping the entry revokes our assignment only,
+and an assignment someone else made is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from provisioning.errors import PermanentError
+from provisioning.rbac_roles import BUILT_IN_ROLES
+from provisioning.reconciler import Mode
+from provisioning.resource_ids import parse_app_id
+from tests.estates import ACCOUNT_ID, APPS_GROUP, NAMESPACE, RBAC_SCOPES, STORAGE, SUBSCRIPTION, VAULT
+
+pytestmark = pytest.mark.integration
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+STORAGE_AUDIENCE, VAULT_AUDIENCE, BUS_AUDIENCE = (
+    "https://storage.azure.com/",
+    "https://vault.azure.net",
+    "https://servicebus.azure.net",
+)
+
+
+@dataclass(frozen=True)
+class DataPlane:
+    """Calls the app makes with its own token: (allowed by the role, refused by it)."""
+
+    allowed: Callable[[Any, str], int]
+    refused: Callable[[Any, str], int]
+
+
+def call(emulator: Any, app: str, audience: str, method: str, path: str, data: bytes | None = None) -> int:
+    environment = emulator.app_identity_environment(app)
+    token = requests.get(
+        environment["IDENTITY_ENDPOINT"],
+        params={"api-version": "2019-08-01", "resource": audience},
+        headers={"X-IDENTITY-HEADER": environment["IDENTITY_HEADER"]},
+        verify=emulator.ca_bundle,
+        timeout=10,
+    ).json()["access_token"]
+    answer = requests.request(
+        method,
+        emulator.arm_endpoint + path,
+        data=data,
+        headers={"Authorization": f"Bearer {token}"},
+        verify=emulator.ca_bundle,
+        timeout=10,
+    )
+    return answer.status_code
+
+
+def reference_resolves(emulator: Any, app: str) -> int:
+    resolved = emulator.resolved_app_settings(app)
+    return 200 if resolved.get("PARTNER_API_KEY") == "pk-2" else 403
+
+
+CASES: dict[str, tuple[str, str, DataPlane]] = {
+    # tag, scope of the one assignment, what the role allows and refuses
+    "storage-blob": (
+        "invoices:reader",
+        RBAC_SCOPES["invoices"],
+        DataPlane(
+            lambda e, a: call(e, a, STORAGE_AUDIENCE, "GET", f"/blob/{STORAGE}/invoices/first.json"),
+            lambda e, a: call(e, a, STORAGE_AUDIENCE, "PUT", f"/blob/{STORAGE}/invoices/first.json", b"x"),
+        ),
+    ),
+    "storage-queue": (
+        "jobs:sender",
+        RBAC_SCOPES["jobs"],
+        DataPlane(
+            lambda e, a: call(
+                e, a, STORAGE_AUDIENCE, "POST", f"/queue/{STORAGE}/jobs/messages",
+                b"<QueueMessage><MessageText>hi</MessageText></QueueMessage>",
+            ),
+            lambda e, a: call(e, a, STORAGE_AUDIENCE, "GET", f"/queue/{STORAGE}/jobs/messages"),
+        ),
+    ),
+    "keyvault-secrets": (
+        "payments-kv:reader",
+        RBAC_SCOPES["payments-kv"],
+        DataPlane(
+            lambda e, a: call(e, a, VAULT_AUDIENCE, "GET", f"/vault/{VAULT}/secrets/stripe-key"),
+            lambda e, a: call(e, a, VAULT_AUDIENCE, "GET", f"/vault/{VAULT}/secrets/partner-key"),
+        ),
+    ),
+    "keyvault-reference": (
+        "partner-key:reader",
+        RBAC_SCOPES["partner-key"],
+        DataPlane(
+            reference_resolves,
+            lambda e, a: call(e, a, VAULT_AUDIENCE, "GET", f"/vault/{VAULT}/secrets/stripe-key"),
+        ),
+    ),
+    "servicebus": (
+        "orders-bus:sender",
+        RBAC_SCOPES["orders-bus"],
+        DataPlane(
+            lambda e, a: call(e, a, BUS_AUDIENCE, "POST", f"/servicebus/{NAMESPACE}/orders/messages", b"order"),
+            lambda e, a: call(e, a, BUS_AUDIENCE, "DELETE", f"/servicebus/{NAMESPACE}/orders/messages/head"),
+        ),
+    ),
+}  # fmt: skip
+
+
+def assignments_of(emulator: Any, principal: str) -> list[dict[str, Any]]:
+    return [a for a in emulator.role_assignments() if a["properties"]["principalId"] == principal]
+
+
+def arm_writes(emulator: Any) -> list[Any]:
+    return [r for r in emulator.requests if r.kind in ("write", "delete")]
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_an_rbac_target_converges_at_its_scope_and_opens_only_what_its_role_allows(
+    kind: str, runtime: Any, emulator: Any, run_id: str
+) -> None:
+    tag, scope, plane = CASES[kind]
+    emulator.put_blob(ACCOUNT_ID, "invoices", "first.json", b'{"n": 1}')
+    app = emulator.create_site(SUBSCRIPTION, APPS_GROUP, f"rbac-{kind}-{run_id}", tags={"passwordless": tag})
+    reconciler = runtime.reconciler
+
+    first = reconciler.reconcile_app(parse_app_id(app))
+    principal = emulator.identity_of(app)[0]
+    ours = assignments_of(emulator, principal)
+    assert [(a["properties"]["scope"], a["properties"]["principalType"]) for a in ours] == [(scope, "ServicePrincipal")]
+    assert first.applied and plane.allowed(emulator, app) in (200, 201)
+    assert plane.refused(emulator, app) in (401, 403)
+    assert reconciler.reconcile_app(parse_app_id(app), Mode.PLAN).plan.empty
+
+    emulator.clear_requests()
+    again = reconciler.reconcile_app(parse_app_id(app))
+    assert (again.applied, arm_writes(emulator)) == (False, [])
+    assert len(emulator.requests) <= 3, [(r.method, r.path) for r in emulator.requests]
+
+    # Someone else's assignments, to this app and at this scope, are never ours to touch.
+    other_role = BUILT_IN_ROLES["Storage Queue Data Reader" if kind == "storage-blob" else "Storage Blob Data Reader"]
+    by_hand = emulator.assign_role(scope, other_role, principal)
+    emulator.set_tags(app, {"passwordless": "orders-bus:receiver" if kind != "servicebus" else "invoices:reader"})
+    emulator.clear_requests()
+    reconciler.reconcile_app(parse_app_id(app))
+    remaining = {a["id"] for a in assignments_of(emulator, principal)}
+    assert by_hand in remaining
+    assert all(a["properties"]["scope"] != scope or a["id"] == by_hand for a in assignments_of(emulator, principal))
+    deletes = [r for r in emulator.requests if r.kind == "delete"]
+    assert len(deletes) == 1 and ours[0]["name"] in deletes[0].path
+
+
+def test_settings_carry_service_connector_names_and_the_key_vault_reference(
+    runtime: Any, emulator: Any, run_id: str
+) -> None:
+    app = emulator.create_site(
+        SUBSCRIPTION,
+        APPS_GROUP,
+        f"rbac-settings-{run_id}",
+        tags={"passwordless": "invoices:writer; payments-kv:reader; orders-bus:sender; partner-key:reader"},
+        app_settings={"UNRELATED": "kept"},
+    )
+    runtime.reconciler.reconcile_app(parse_app_id(app))
+
+    settings = emulator.app_settings(app)
+    base = emulator.arm_endpoint
+    assert settings["AZURE_STORAGEBLOB_RESOURCEENDPOINT"] == f"{base}/blob/{STORAGE}/"
+    assert settings["AZURE_KEYVAULT_RESOURCEENDPOINT"] == f"{base}/vault/{VAULT}/"
+    assert settings["AZURE_SERVICEBUS_FULLYQUALIFIEDNAMESPACE"] == f"{base.split('://')[1]}/servicebus/{NAMESPACE}"
+    assert settings["PARTNER_API_KEY"] == f"@Microsoft.KeyVault(SecretUri={base}/vault/{VAULT}/secrets/partner-key)"
+    assert settings["UNRELATED"] == "kept"
+    assert emulator.resolved_app_settings(app)["PARTNER_API_KEY"] == "pk-2"
+    assert not any("sk-test" in value or "pk-2" in value for value in settings.values())  # no secret is ever written
+
+
+def test_a_role_outside_the_delegation_condition_is_refused_by_arm_and_nothing_is_assigned(
+    emulator: Any, run_id: str, product_environment: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The function's Role Based Access Control Administrator holds only the catalog's roles: a catalog
+    edited to hand out Owner (a role the deployed condition does not list) gets ARM's 403."""
+    from provisioning.config import Config
+    from provisioning.runtime import build_runtime
+
+    with open(product_environment["PASSWORDLESS_CATALOG"], encoding="utf-8") as source:
+        document = json.load(source)
+    document["targets"].append(
+        {
+            "name": "greedy",
+            "kind": "storage-blob",
+            "resource": RBAC_SCOPES["invoices"].replace("invoices", "archive"),
+            "roles": {"owner": OWNER},
+            "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}"],
+        }
+    )
+    edited = tmp_path / "catalog.json"
+    edited.write_text(json.dumps(document), encoding="utf-8")
+    monkeypatch.setenv("PASSWORDLESS_CATALOG", str(edited))
+    reconciler = build_runtime(Config.from_environment()).reconciler
+    app = emulator.create_site(SUBSCRIPTION, APPS_GROUP, f"rbac-greedy-{run_id}", tags={"passwordless": "greedy:owner"})
+    before = emulator.role_assignments()
+
+    with pytest.raises(PermanentError, match="AuthorizationFailed"):
+        reconciler.reconcile_app(parse_app_id(app))
+    assert emulator.role_assignments() == before
