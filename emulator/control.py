@@ -178,6 +178,12 @@ class ControlSurface:
             self._estate.role_assignments[key(assignment.id)] = assignment
             return assignment.id
 
+    def remove_role_assignment(self, assignment_id: str) -> None:
+        """Delete a role assignment by hand, as a person in the portal would."""
+        with self._estate.lock:
+            self._estate.find(self._estate.role_assignments, assignment_id)
+            del self._estate.role_assignments[key(assignment_id)]
+
     def role_assignments(self, scope: str | None = None) -> list[dict[str, Any]]:
         """Every role assignment (at or below `scope` when given), as ARM's GET returns each."""
         from emulator.authorization import within

@@ -68,7 +68,19 @@ def local_world(estate: dict[str, Any]) -> Iterator[Emulator]:
 
 
 def main() -> int:
+    from provisioning.catalog import load_catalog
+    from provisioning.rbac_roles import RBAC_ADMINISTRATOR, delegation_condition
+
     estate = yaml.safe_load(ESTATE.read_text(encoding="utf-8"))
+    # What infra/ deploys: the function may assign the catalog's data-plane roles, and only those.
+    estate["role_assignments"] = [
+        {
+            "scope": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-data",
+            "role": RBAC_ADMINISTRATOR,
+            "principal": "function",
+            "condition": delegation_condition(load_catalog(str(CATALOG)).role_definition_ids()),
+        }
+    ]
     with local_world(estate) as emulator:
         os.environ.update(emulator.environment())
         os.environ.update(
@@ -89,7 +101,10 @@ def main() -> int:
         except DemoFailed as exc:
             print(f"\nDEMO FAILED: {exc}", file=sys.stderr)
             return 1
-    print("\nDemo complete: provisioned from an event, proven by login, drift found by the audit.")
+    print(
+        "\nDemo complete: provisioned from an event, proven by login, drift found by the audit; "
+        "a blob container and a Key Vault secret connected through Azure RBAC."
+    )
     return 0
 
 
@@ -195,6 +210,64 @@ def run(emulator: Emulator) -> None:
         f"Markdown:    {paths['markdown']}",
     )
     check(kinds == ["privilege-missing", "setting-missing"], f"the audit found {kinds} on {APP_NAME}")
+    rbac_story(emulator, site_id)
+
+
+def rbac_story(emulator: Emulator, site_id: str) -> None:
+    """Storage and Key Vault through Azure RBAC: one role assignment each, at the narrowest scope."""
+    import requests
+
+    from provisioning.resource_ids import parse_app_id
+    from provisioning.runtime import shared_runtime
+
+    tag = "orders:writer; receipts:writer; payment-key:reader"
+    emulator.set_tags(site_id, {"passwordless": tag})
+    result = shared_runtime().reconciler.reconcile_app(parse_app_id(site_id))
+    check(result is not None and result.applied, "the RBAC connections were not applied")
+    assert result is not None
+    principal = emulator.identity_of(site_id)[0]
+    assigned = [a["properties"] for a in emulator.role_assignments() if a["properties"]["principalId"] == principal]
+    settings = emulator.app_settings(site_id)
+    say(
+        f"7. The tag grows: passwordless = {tag}",
+        *[f"  {step.description}" for step in result.plan.steps],
+        *[f"role assignment at {a['scope'].split('/providers/', 1)[1]}" for a in assigned],
+        f"AZURE_STORAGEBLOB_RESOURCEENDPOINT = {settings.get('AZURE_STORAGEBLOB_RESOURCEENDPOINT')}",
+        f"PAYMENT_API_KEY = {settings.get('PAYMENT_API_KEY')}",
+    )
+    check(len(assigned) == 2, f"expected one assignment per RBAC target, found {len(assigned)}")
+
+    environment = emulator.app_identity_environment(site_id)
+
+    def token(audience: str) -> str:
+        answer = requests.get(
+            environment["IDENTITY_ENDPOINT"],
+            params={"api-version": "2019-08-01", "resource": audience},
+            headers={"X-IDENTITY-HEADER": environment["IDENTITY_HEADER"]},
+            verify=emulator.ca_bundle,
+            timeout=10,
+        )
+        return str(answer.json()["access_token"])
+
+    blob = settings["AZURE_STORAGEBLOB_RESOURCEENDPOINT"] + "receipts/order-1.json"
+    storage = {"Authorization": f"Bearer {token('https://storage.azure.com/')}"}
+    written = requests.put(blob, data=b'{"total": 4.5}', headers=storage, verify=emulator.ca_bundle, timeout=10)
+    read = requests.get(blob, headers=storage, verify=emulator.ca_bundle, timeout=10)
+    vault = {"Authorization": f"Bearer {token('https://vault.azure.net')}"}
+    reference_uri = settings["PAYMENT_API_KEY"].split("SecretUri=", 1)[1].rstrip(")")
+    other = reference_uri.replace("payment-api-key", "admin-api-key")
+    refused = requests.get(other, headers=vault, verify=emulator.ca_bundle, timeout=10)
+    resolved = emulator.resolved_app_settings(site_id).get("PAYMENT_API_KEY")
+    say(
+        "8. The app, with its own token",
+        f"PUT {blob} -> {written.status_code}; GET -> {read.status_code} {read.content.decode()}",
+        f"Key Vault reference PAYMENT_API_KEY resolved for App Service: {resolved == 'demo-not-a-real-key'}",
+        f"GET the vault's admin-api-key (not in the catalog) -> {refused.status_code} "
+        f"{refused.json()['error']['innererror']['code']}",
+    )
+    check(written.status_code == 201 and read.status_code == 200, "the app could not use its blob container")
+    check(resolved == "demo-not-a-real-key", "the Key Vault reference did not resolve")
+    check(refused.status_code == 403, "a secret outside the catalog was readable")
 
 
 if __name__ == "__main__":

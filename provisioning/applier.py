@@ -16,6 +16,7 @@ from provisioning.plan import (
     Plan,
     RevokeRole,
     SetAppSettings,
+    SetKeyVaultReferenceIdentity,
     Step,
 )
 from provisioning.planner import Desired, Observed, plan
@@ -57,6 +58,8 @@ class Applier:
                 raise ConvergenceError(f"{first.app.id}: the identity still needs '{step.description}' after apply")
             if isinstance(step, SetAppSettings):
                 self._webapps.write_settings(step.app, observed.site.app_settings, step)
+            elif isinstance(step, SetKeyVaultReferenceIdentity):
+                self._webapps.set_key_vault_reference_identity(step.app, step.identity_id)
             elif isinstance(step, AssignRole):
                 if step.principal_id is None or self._roles is None:
                     raise ConvergenceError(f"{first.app.id}: '{step.description}' has no identity to assign to")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 
+from provisioning.engines.rbac import app_of_note, is_ours
 from provisioning.errors import (
     AdminMissing,
     InvalidRequest,
@@ -22,6 +23,7 @@ from provisioning.errors import (
 from provisioning.models import Grant, SiteState, Target
 from provisioning.plan import (
     IDENTITY_STEPS,
+    AssignRole,
     AttachUserIdentity,
     CreatePrincipal,
     CreateUserIdentity,
@@ -30,11 +32,13 @@ from provisioning.plan import (
     Plan,
     RebindPrincipal,
     RevokePrivileges,
+    RevokeRole,
     SetAppSettings,
 )
 from provisioning.planner import ATTACHED_IDENTITIES_SETTING
-from provisioning.policy import authorize
+from provisioning.policy import authorize, authorize_rbac
 from provisioning.principal_names import principal_name
+from provisioning.rbac_roles import role_label
 from provisioning.reconciler import Mode, Reconciler
 from provisioning.requests import request_from_tags
 from provisioning.resource_ids import AppRef
@@ -61,6 +65,9 @@ class DriftKind(str, Enum):
     ADMIN_MISSING = "admin-missing"
     REQUEST_INVALID = "request-invalid"
     POLICY_DENIED = "policy-denied"
+    ROLE_MISSING = "role-missing"
+    ROLE_EXCESS = "role-excess"  # made by this product, no longer requested
+    ROLE_STALE = "role-stale"  # made by this product for an identity no audited app has any more
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,8 @@ class AuditReport:
 
     def drift_by_kind(self) -> dict[str, int]:
         totals = {kind.value: 0 for kind in DriftKind}
-        totals[DriftKind.ORPHAN_PRINCIPAL.value] = len(self.orphans)
+        for orphan in self.orphans:
+            totals[orphan.kind.value] += 1
         for app in self.apps:
             for drift in app.drift:
                 totals[drift.kind.value] += 1
@@ -134,6 +142,22 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
             found += [Drift(DriftKind.PRIVILEGE_MISSING, _grant_text(g), step.target) for g in step.grants]
         elif isinstance(step, RevokePrivileges):
             found += [Drift(DriftKind.PRIVILEGE_EXCESS, _grant_text(g), step.target) for g in step.grants]
+        elif isinstance(step, AssignRole):
+            if identity_changes:
+                continue  # a new identity needs its roles anew: the identity is the drift
+            fix = (
+                f"az role assignment create --assignee-object-id {step.principal_id} "
+                f"--assignee-principal-type ServicePrincipal --role {step.role} --scope {step.scope}"
+            )
+            found.append(
+                Drift(DriftKind.ROLE_MISSING, f"{role_label(step.role)} at {step.scope}; fix: {fix}", step.target)
+            )
+        elif isinstance(step, RevokeRole):
+            assignment = f"{step.scope}/providers/Microsoft.Authorization/roleAssignments/{step.name}"
+            fix = f"az role assignment delete --ids {assignment}"
+            found.append(
+                Drift(DriftKind.ROLE_EXCESS, f"{role_label(step.role)} at {step.scope}; fix: {fix}", step.target)
+            )
         elif isinstance(step, SetAppSettings):
             found += [Drift(DriftKind.SETTING_CHANGED, move.description) for move in step.plain_names_moved]
             for key, _ in step.set:
@@ -190,7 +214,8 @@ def audit(
     """Audit every discovered app and scan every catalog server for orphans (one process)."""
     started = datetime.now(UTC)
     servers = {target.server.key for target in reconciler.catalog.targets.values()}
-    part = audit_part(reconciler, sites, servers=servers, remediate=remediate, progress=progress)
+    scopes = {scope for target in reconciler.catalog.rbac_targets.values() for scope in target.scopes}
+    part = audit_part(reconciler, sites, servers=servers, rbac_scopes=scopes, remediate=remediate, progress=progress)
     return combine([part], started=started, remediate=remediate)
 
 
@@ -199,6 +224,7 @@ def audit_part(
     sites: Iterable[SiteState],
     *,
     servers: Iterable[str],
+    rbac_scopes: Iterable[str] = (),
     remediate: bool = False,
     progress: Callable[[int, AppAudit], None] | None = None,
 ) -> AuditPart:
@@ -225,7 +251,7 @@ def audit_part(
             if progress is not None:
                 progress(number, outcome)
         claimed = set().union(*(_claims(reconciler, site) for site in apps)) if apps else set()
-        orphans = _orphans(reconciler, batch, claimed, scanned)
+        orphans = _orphans(reconciler, batch, claimed, scanned) + _stale_roles(reconciler, claimed, set(rbac_scopes))
         queries = batch.catalog_queries()
     return AuditPart(tuple(results), orphans, queries)
 
@@ -304,13 +330,52 @@ def _audit_site(
 
 
 def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
-    """(server, principal) pairs a valid, allowed request of this app accounts for."""
+    """(place, principal) pairs a valid, allowed request of this app accounts for: (server, database
+    principal) for databases, (RBAC scope, the identity's object id) for role assignments."""
     try:
         request = request_from_tags(site.app, site.tags, prefix=reconciler.tag_prefix)
         allowed = authorize(request, reconciler.catalog)
+        roles = authorize_rbac(request, reconciler.catalog)
     except ProvisioningError:
         return set()
-    return {(g.target.server.key, principal_name(site.app, g.target.engine)) for g in allowed}
+    claims = {(g.target.server.key, principal_name(site.app, g.target.engine)) for g in allowed}
+    identity_id = request.identity.resource_id_for(site.app)
+    attached = site.attached(identity_id) if identity_id is not None else None
+    principal = attached.principal_id if attached is not None else site.system_principal_id
+    if principal:
+        claims |= {(scope.lower(), principal.lower()) for g in roles for scope in g.target.scopes}
+    return claims
+
+
+def _stale_roles(reconciler: Reconciler, claimed: set[tuple[str, str]], scopes: set[str]) -> tuple[Drift, ...]:
+    """Role assignments this product made at a catalog scope that no audited app's identity accounts
+    for: the app was deleted or recreated (its identity is gone) or untagged under ``on_remove: report``.
+    One ARM list per scope in ``scopes``, whatever the number of apps. Only the single-process audit
+    passes scopes: the queue fan-out cuts parts by database server, so no part holds every claim on a
+    scope."""
+    found: list[Drift] = []
+    for target in reconciler.catalog.rbac_targets.values():
+        for scope in (s for s in target.scopes if s in scopes):
+            try:
+                held = reconciler.list_assignments_at(scope)
+            except ProvisioningError as exc:
+                log.warning("stale role scan of %s skipped: %s", scope, exc)
+                continue
+            for assignment in held:
+                if assignment.scope.lower() != scope.lower() or not is_ours(assignment):
+                    continue
+                if (scope.lower(), assignment.principal_id.lower()) in claimed:
+                    continue
+                found.append(
+                    Drift(
+                        DriftKind.ROLE_STALE,
+                        f"{role_label(assignment.role)} at {scope} for {assignment.principal_id}, "
+                        f"made for {app_of_note(assignment.description) or 'an app'} that no longer uses it; "
+                        f"fix: az role assignment delete --ids {assignment.id}",
+                        target.name,
+                    )
+                )
+    return tuple(found)
 
 
 def _orphans(

@@ -197,6 +197,7 @@ class SiteState:
     app_settings: dict[str, str]
     system_client_id: str | None = None  # read only when an engine binds to the client id
     location: str = ""
+    key_vault_reference_identity: str | None = None  # "SystemAssigned" or a user-assigned identity id
 
     def attached(self, identity_id: str) -> UserAssignedIdentity | None:
         """A user-assigned identity attached to the app; ARM ids compare case-insensitively."""

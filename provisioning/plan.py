@@ -212,10 +212,23 @@ class RevokeRole:
         return f"revoke {role_label(self.role)} at {self.scope} ({self.target}): no longer requested"
 
 
+@dataclass(frozen=True)
+class SetKeyVaultReferenceIdentity:
+    """Make App Service resolve the app's Key Vault references with its user-assigned identity
+    (``keyVaultReferenceIdentity``; by default App Service uses the system identity)."""
+
+    app: AppRef
+    identity_id: str
+
+    @property
+    def description(self) -> str:
+        return f"resolve Key Vault references of {self.app.display_name} with {self.identity_id.rsplit('/', 1)[-1]}"
+
+
 IdentityStep = EnableSystemIdentity | CreateUserIdentity | AttachUserIdentity
 DatabaseStep = CreatePrincipal | RebindPrincipal | GrantPrivileges | RevokePrivileges | DropPrincipal
 RoleStep = AssignRole | RevokeRole
-Step = IdentityStep | DatabaseStep | RoleStep | SetAppSettings
+Step = IdentityStep | DatabaseStep | RoleStep | SetKeyVaultReferenceIdentity | SetAppSettings
 IDENTITY_STEPS = (EnableSystemIdentity, CreateUserIdentity, AttachUserIdentity)
 DATABASE_STEPS = (CreatePrincipal, RebindPrincipal, GrantPrivileges, RevokePrivileges, DropPrincipal)
 ROLE_STEPS = (AssignRole, RevokeRole)

@@ -33,10 +33,12 @@ from provisioning.plan import (
     RebindPrincipal,
     RevokePrivileges,
     SetAppSettings,
+    SetKeyVaultReferenceIdentity,
     Step,
 )
 from provisioning.policy import Grantable, RbacGrant
 from provisioning.principal_names import principal_name
+from provisioning.rbac_roles import RbacKind
 from provisioning.rbac_settings import RbacConnection, rbac_settings_for
 from provisioning.requests import request_to_setting
 from provisioning.resource_ids import AppRef
@@ -130,6 +132,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     if desired.rbac:
         principal_id = identity.principal_id or None if identity is not None else None
         steps += plan_roles(app, principal_id, desired.rbac, observed.assignments, desired.scope_names)
+        steps += _plan_reference_identity(desired, observed)
 
     settings_step = _plan_settings(desired, observed)
     if settings_step is not None:
@@ -232,6 +235,18 @@ def _plan_identity(desired: Desired, observed: Observed) -> list[Step]:
         AttachUserIdentity(app, identity_id, keep_system=site.system_principal_id is not None, keep_user_assigned=keep)
     )
     return steps
+
+
+def _plan_reference_identity(desired: Desired, observed: Observed) -> list[Step]:
+    """A Key Vault reference read through a user-assigned identity needs that identity named on the site."""
+    spec = desired.request.identity
+    references = any(g.target.kind is RbacKind.KEYVAULT_REFERENCE for g in desired.rbac)
+    identity_id = spec.resource_id_for(desired.request.app)
+    if not references or spec.kind is IdentityKind.SYSTEM or identity_id is None:
+        return []
+    if (observed.site.key_vault_reference_identity or "").lower() == identity_id.lower():
+        return []
+    return [SetKeyVaultReferenceIdentity(desired.request.app, identity_id)]
 
 
 def desired_settings(desired: Desired, observed: Observed) -> dict[str, str]:

@@ -13,8 +13,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from provisioning.applier import Applier
-from provisioning.errors import ConvergenceError
-from provisioning.models import AppRequest, Catalog, SiteState
+from provisioning.errors import ConvergenceError, PermanentError
+from provisioning.models import AppRequest, Catalog, RoleAssignmentState, SiteState
 from provisioning.observer import Observer
 from provisioning.planner import Desired, plan
 from provisioning.policy import authorize, authorize_rbac
@@ -60,6 +60,7 @@ class Reconciler:
         self._databases = DatabaseAccess(
             catalog, servers=servers, open_session=open_session, function_object_id=function_object_id
         )
+        self._roles = roles
         self._observer = Observer(identities, identity_holders, roles)
         self._applier = Applier(webapps, identities, self._observer, roles)
         self._removal = Removal(catalog, webapps=webapps, databases=self._databases, observer=self._observer)
@@ -117,6 +118,12 @@ class Reconciler:
         """Plan an app completed by ``discovered_with_settings`` from the batch's snapshots."""
         request = request_from_tags(site.app, site.tags, prefix=self.tag_prefix)
         return self._reconcile(request, site, Mode.PLAN, shared=batch)
+
+    def list_assignments_at(self, scope: str) -> tuple[RoleAssignmentState, ...]:
+        """Every role assignment at, above or below an RBAC scope (the audit's stale-role scan)."""
+        if self._roles is None:
+            raise PermanentError("RBAC targets are in the catalog but no role-assignment client is configured")
+        return self._roles.list_at(scope)
 
     def _exclusive(self, app: AppRef, mode: Mode, cause: str | None) -> AbstractContextManager[None]:
         """Applies of one app are serialized across instances, so concurrent ones cannot lose settings

@@ -28,6 +28,10 @@ ADVICE = {
     DriftKind.ADMIN_MISSING: "The function is no longer an Entra admin of the server; run the command in the detail.",
     DriftKind.REQUEST_INVALID: "Fix the app's tag; the detail names the tag and the position.",
     DriftKind.POLICY_DENIED: "The catalog does not offer this target or role to this app; ask the platform team.",
+    DriftKind.ROLE_MISSING: "The app's identity lacks the data-plane role it asked for; the detail has the command.",
+    DriftKind.ROLE_EXCESS: "A role assignment this product made is no longer requested; remediation revokes it.",
+    DriftKind.ROLE_STALE: "A role assignment this product made serves an identity no app uses any more; delete it "
+    "with the command in the detail.",
 }
 
 

@@ -139,6 +139,14 @@ class WebApps:
             location = answer.headers.get("Location") or location
         raise TransientError(f"App Service accepted the identity change of {app.id} but has not finished it yet")
 
+    def set_key_vault_reference_identity(self, app: AppRef, identity_id: str) -> None:
+        """PATCH ``keyVaultReferenceIdentity``: the identity App Service resolves Key Vault references with."""
+        from azure.mgmt.web.models import SitePatchResource, SitePatchResourceProperties
+
+        self._patch(
+            app, SitePatchResource(properties=SitePatchResourceProperties(key_vault_reference_identity=identity_id))
+        )
+
     def write_settings(self, app: AppRef, current: dict[str, str], step: SetAppSettings) -> None:
         """Merge onto ``current`` and PUT the whole dictionary (ARM replaces it; there is no ETag)."""
         from azure.mgmt.web.models import StringDictionary
@@ -183,4 +191,5 @@ def _site_state(app: AppRef, site: Any, settings: dict[str, str]) -> SiteState:
         user_assigned=user_assigned,
         app_settings=settings,
         location=str(site.location or ""),
+        key_vault_reference_identity=getattr(site, "key_vault_reference_identity", None),
     )

@@ -207,3 +207,61 @@ def test_a_role_outside_the_delegation_condition_is_refused_by_arm_and_nothing_i
     with pytest.raises(PermanentError, match="AuthorizationFailed"):
         reconciler.reconcile_app(parse_app_id(app))
     assert emulator.role_assignments() == before
+
+
+def test_the_audit_names_missing_and_stale_roles_with_the_command_that_fixes_them(
+    runtime: Any, emulator: Any, run_id: str
+) -> None:
+    from provisioning.audit import DriftKind, audit
+
+    app = emulator.create_site(
+        SUBSCRIPTION, APPS_GROUP, f"rbac-audit-{run_id}", tags={"passwordless": "invoices:reader; jobs:sender"}
+    )
+    reconciler = runtime.reconciler
+    reconciler.reconcile_app(parse_app_id(app))
+    old_principal = emulator.identity_of(app)[0]
+    (queue_assignment,) = [
+        a for a in assignments_of(emulator, old_principal) if a["properties"]["scope"] == RBAC_SCOPES["jobs"]
+    ]
+    emulator.remove_role_assignment(queue_assignment["id"])
+
+    def audited() -> tuple[list[Any], list[Any]]:
+        sites = [s for s in runtime.discovery.list_tagged_apps() if s.app.key == app.lower()]
+        report = audit(reconciler, sites)
+        (mine,) = report.apps
+        return list(mine.drift), [o for o in report.orphans if o.kind is DriftKind.ROLE_STALE]
+
+    drift, _ = audited()
+    assert [(d.kind, d.target) for d in drift] == [(DriftKind.ROLE_MISSING, "jobs")]
+    assert "az role assignment create" in drift[0].detail and RBAC_SCOPES["jobs"] in drift[0].detail
+
+    emulator.recreate_system_identity(app)  # the app was deleted and created again under its name
+    reconciler.reconcile_app(parse_app_id(app))
+    _, stale = audited()
+    mine = [o for o in stale if old_principal in o.detail]
+    assert [(o.target, "az role assignment delete --ids" in o.detail) for o in mine] == [("invoices", True)]
+    assert not [o for o in stale if emulator.identity_of(app)[0] in o.detail]
+
+
+def test_a_key_vault_reference_through_a_user_assigned_identity_names_it_on_the_site(
+    runtime: Any, emulator: Any, run_id: str
+) -> None:
+    identity = (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"
+        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/shared-id"
+    )
+    app = emulator.create_site(
+        SUBSCRIPTION,
+        APPS_GROUP,
+        f"rbac-uami-{run_id}",
+        tags={"passwordless": "partner-key:reader", "passwordless-identity": identity},
+    )
+    assert emulator.resolved_app_settings(app) == {}
+
+    runtime.reconciler.reconcile_app(parse_app_id(app))
+
+    site = emulator.site(app)
+    assert site["properties"]["keyVaultReferenceIdentity"].lower() == identity.lower()
+    assert emulator.identity_of(app) is None  # no system identity was switched on for this
+    assert emulator.resolved_app_settings(app)["PARTNER_API_KEY"] == "pk-2"
+    assert runtime.reconciler.reconcile_app(parse_app_id(app), Mode.PLAN).plan.empty
