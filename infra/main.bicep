@@ -105,7 +105,7 @@ var watchedIds = [for w in watched: w.subscriptionId]
 var watchedScopes = [for w in watched: '/subscriptions/${w.subscriptionId}']
 var eventsGroupName = 'rg-${environmentName}-events'
 // No role ids, no delegation: an empty GuidEquals list is not a valid condition, and nothing to hand out.
-var rbacRoleIds = empty(rbacRoleDefinitionIds) ? [] : map(split(rbacRoleDefinitionIds, ','), id => trim(id))
+var rbacRoleIds = empty(rbacRoleDefinitionIds) ? [] : split(replace(rbacRoleDefinitionIds, ' ', ''), ',')
 var rbacGroups = empty(rbacRoleIds) || empty(rbacTargetResourceGroups) ? [] : split(rbacTargetResourceGroups, ',')
 
 // ---- Least-privilege role definitions (docs/permissions.md explains each action) ----
