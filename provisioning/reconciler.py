@@ -63,7 +63,9 @@ class Reconciler:
         self._roles = roles
         self._observer = Observer(identities, identity_holders, roles)
         self._applier = Applier(webapps, identities, self._observer, roles)
-        self._removal = Removal(catalog, webapps=webapps, databases=self._databases, observer=self._observer)
+        self._removal = Removal(
+            catalog, webapps=webapps, databases=self._databases, observer=self._observer, roles=roles
+        )
         self._scope_names = {
             scope.lower(): target.name for target in catalog.rbac_targets.values() for scope in target.scopes
         }

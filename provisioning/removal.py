@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import time
 
+from provisioning.engines.rbac import app_of_note, is_ours
 from provisioning.errors import ConvergenceError
 from provisioning.models import Catalog, DatabaseState, OnRemove, SiteState
 from provisioning.observer import Observer
-from provisioning.plan import DATABASE_STEPS, SetAppSettings
+from provisioning.plan import DATABASE_STEPS, Plan, RevokeRole, SetAppSettings
 from provisioning.planner import plan_removal
-from provisioning.ports import WebAppsPort
+from provisioning.ports import RoleAssignmentsPort, WebAppsPort
 from provisioning.principal_names import principal_name
 from provisioning.resource_ids import AppRef, is_within
 from provisioning.results import Mode, ReconcileResult
@@ -22,12 +23,19 @@ log = logging.getLogger(__name__)
 
 class Removal:
     def __init__(
-        self, catalog: Catalog, *, webapps: WebAppsPort, databases: DatabaseAccess, observer: Observer
+        self,
+        catalog: Catalog,
+        *,
+        webapps: WebAppsPort,
+        databases: DatabaseAccess,
+        observer: Observer,
+        roles: RoleAssignmentsPort | None = None,
     ) -> None:
         self._catalog = catalog
         self._webapps = webapps
         self._databases = databases
         self._observer = observer
+        self._roles = roles
 
     def remove(self, app: AppRef, site: SiteState | None, mode: Mode) -> ReconcileResult:
         """``site`` is None when the app is gone; else it carries every id of the app's identities."""
@@ -48,17 +56,22 @@ class Removal:
             # is a namesake's (or a surviving user-assigned identity's), and it is never dropped.
             holders = self._observer.binding_holders(app, targets, databases, set()) if site is None else {}
             planned = sessions.render(plan_removal(app, site, targets, databases, holders), by_name)
+            planned = Plan(app, (*self._revocations(app), *planned.steps))
             applied = mode is Mode.APPLY and not planned.empty
             if applied:
                 for step in planned.steps:
                     if isinstance(step, SetAppSettings):
                         assert site is not None
                         self._webapps.write_settings(app, site.app_settings, step)
+                    elif isinstance(step, RevokeRole):
+                        assert self._roles is not None
+                        self._roles.delete(step.scope, step.name)
                     elif isinstance(step, DATABASE_STEPS):
                         sessions.get(by_name[step.target]).apply(step, by_name[step.target])
-                remaining = plan_removal(app, site, targets, observe(), holders)
-                if not remaining.empty:
-                    raise ConvergenceError(f"after removal, {app.id} still plans:\n{remaining.describe()}")
+                remaining = plan_removal(app, site, targets, observe(), holders).steps + self._revocations(app)
+                if remaining:
+                    remaining_plan = Plan(app, remaining)
+                    raise ConvergenceError(f"after removal, {app.id} still plans:\n{remaining_plan.describe()}")
                 log.info("removed %s: %d step(s) applied", app.id, len(planned.steps))
             return ReconcileResult(
                 app,
@@ -69,3 +82,22 @@ class Removal:
                 sessions.catalog_queries(),
                 sessions.writes(),
             )
+
+    def _revocations(self, app: AppRef) -> tuple[RevokeRole, ...]:
+        """The role assignments this product made for the app on ``on_remove: revoke`` RBAC targets, found
+        by their description at each target's scope (the app's identity may be gone): one list per scope."""
+        targets = [
+            t
+            for t in self._catalog.rbac_targets.values()
+            if t.on_remove is OnRemove.REVOKE and any(is_within(app.id, scope) for scope in t.allowed_sources)
+        ]
+        if not targets or self._roles is None:
+            return ()
+        found: list[RevokeRole] = []
+        for target in targets:
+            for scope in target.scopes:
+                for assignment in self._roles.list_at(scope):
+                    mine = app_of_note(assignment.description) == app.key and is_ours(assignment)
+                    if mine and assignment.scope.lower() == scope.lower():
+                        found.append(RevokeRole(target.name, assignment.scope, assignment.role, assignment.name))
+        return tuple(found)

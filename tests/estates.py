@@ -249,7 +249,13 @@ def rbac_catalog_targets() -> list[dict[str, Any]]:
             "resource": RBAC_SCOPES["invoices"],
             "roles": ["reader", "writer"],
         },
-        {"name": "jobs", "kind": "storage-queue", "resource": RBAC_SCOPES["jobs"], "roles": ["sender", "processor"]},
+        {
+            "name": "jobs",
+            "kind": "storage-queue",
+            "resource": RBAC_SCOPES["jobs"],
+            "roles": ["sender", "processor"],
+            "on_remove": "revoke",
+        },
         {
             "name": "payments-kv",
             "kind": "keyvault-secrets",

@@ -265,3 +265,24 @@ def test_a_key_vault_reference_through_a_user_assigned_identity_names_it_on_the_
     assert emulator.identity_of(app) is None  # no system identity was switched on for this
     assert emulator.resolved_app_settings(app)["PARTNER_API_KEY"] == "pk-2"
     assert runtime.reconciler.reconcile_app(parse_app_id(app), Mode.PLAN).plan.empty
+
+
+def test_a_deleted_app_loses_what_we_assigned_where_the_catalog_says_revoke(
+    runtime: Any, emulator: Any, run_id: str
+) -> None:
+    app = emulator.create_site(
+        SUBSCRIPTION, APPS_GROUP, f"rbac-gone-{run_id}", tags={"passwordless": "jobs:sender; invoices:reader"}
+    )
+    runtime.reconciler.reconcile_app(parse_app_id(app))
+    principal = emulator.identity_of(app)[0]
+    assert {a["properties"]["scope"] for a in assignments_of(emulator, principal)} == {
+        RBAC_SCOPES["jobs"],
+        RBAC_SCOPES["invoices"],
+    }
+
+    emulator.delete_site(app)
+    removed = runtime.reconciler.remove_app(parse_app_id(app))
+
+    # jobs says on_remove: revoke; invoices keeps the default (report: the audit names it role-stale)
+    assert [a["properties"]["scope"] for a in assignments_of(emulator, principal)] == [RBAC_SCOPES["invoices"]]
+    assert removed.applied and runtime.reconciler.remove_app(parse_app_id(app), Mode.PLAN).plan.empty
