@@ -468,7 +468,7 @@ class _Loader:
 
     def _role_assignment(self, node: Mapping[str, Any], where: str) -> None:
         """A role assignment someone made (`principal: function` names the function's identity)."""
-        from emulator.authorization import RoleAssignment
+        from emulator.authorization import RoleAssignment, now_text
 
         principal = str(_required(node, "principal", where))
         if principal == "function":
@@ -484,6 +484,7 @@ class _Loader:
             description=node.get("description"),
             condition=node.get("condition"),
             condition_version="2.0" if node.get("condition") else None,
+            created_on=now_text(),
         )
         if assignment.role is None:
             raise EstateError(f"{where}.role: {role!r} is not a built-in role the emulator knows")
