@@ -7,9 +7,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from provisioning.clouds import PUBLIC, Cloud, cloud_named
 from provisioning.errors import InvalidRequest
 
-PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
+PUBLIC_ARM_ENDPOINT = PUBLIC.resource_manager
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Set to "True" by App Service itself when App Service Authentication is on for the app, and only
 # then (Microsoft.Identity.Web, AppServicesAuthenticationInformation.cs: WEBSITE_AUTH_ENABLED). Only
@@ -22,7 +23,8 @@ AUTHENTICATION_SETTING = "WEBSITE_AUTH_ENABLED"
 class Config:
     catalog: str
     arm_endpoint: str = PUBLIC_ARM_ENDPOINT
-    arm_scope: str = PUBLIC_ARM_ENDPOINT + "/.default"
+    arm_scope: str = PUBLIC.arm_scope
+    cloud: Cloud = PUBLIC  # token scopes of the databases, and the defaults of the two above
     function_object_id: str = ""
     subscriptions: tuple[str, ...] = ()
     tag_prefix: str = "passwordless"
@@ -42,7 +44,8 @@ class Config:
             raise InvalidRequest(
                 "setting PASSWORDLESS_CATALOG is empty: point it at the target catalog", field="PASSWORDLESS_CATALOG"
             )
-        endpoint = env.get("PASSWORDLESS_ARM_ENDPOINT", PUBLIC_ARM_ENDPOINT).strip().rstrip("/")
+        cloud = cloud_named(env.get("PASSWORDLESS_CLOUD", ""))
+        endpoint = (env.get("PASSWORDLESS_ARM_ENDPOINT", "").strip() or cloud.resource_manager).rstrip("/")
         function_object_id = env.get("PASSWORDLESS_FUNCTION_OBJECT_ID", "").strip().lower()
         if not GUID.match(function_object_id):
             problem = f"{function_object_id!r} is not a GUID" if function_object_id else "is empty"
@@ -54,7 +57,8 @@ class Config:
         return cls(
             catalog=catalog,
             arm_endpoint=endpoint,
-            arm_scope=env.get("PASSWORDLESS_ARM_SCOPE", "").strip() or PUBLIC_ARM_ENDPOINT + "/.default",
+            arm_scope=env.get("PASSWORDLESS_ARM_SCOPE", "").strip() or cloud.arm_scope,
+            cloud=cloud,
             function_object_id=function_object_id,
             subscriptions=tuple(
                 s.strip().lower() for s in env.get("PASSWORDLESS_SUBSCRIPTIONS", "").split(",") if s.strip()

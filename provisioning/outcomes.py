@@ -27,9 +27,13 @@ class RunsPort(Protocol):
         error: str | None = None,
     ) -> None: ...
 
+    def record_rejected(self, event_id: str, *, trigger: str, error: str) -> None: ...
+
 
 class EventsPort(Protocol):
     def publish(self, event_type: str, app: AppRef, data: dict[str, Any]) -> None: ...
+
+    def publish_rejected(self, event_type: str, event_id: str, data: dict[str, Any]) -> None: ...
 
 
 class Outcomes:
@@ -55,6 +59,12 @@ class Outcomes:
         kind = type(error).__name__
         self._runs.record(app, trigger=trigger, correlation_id=correlation_id, outcome="failed", error=str(error))
         self._events.publish(FAILED, app, {"correlationId": correlation_id, "error": kind, "detail": str(error)})
+
+    def rejected(self, event_id: str, error: Exception, *, trigger: str) -> None:
+        """An event no app can be read from (malformed): kept and announced, then consumed."""
+        self._runs.record_rejected(event_id, trigger=trigger, error=str(error))
+        detail = {"correlationId": event_id, "error": type(error).__name__, "detail": str(error)}
+        self._events.publish_rejected(FAILED, event_id, detail)
 
     def drifted(self, audit: AppAudit, *, correlation_id: str) -> None:
         if audit.drift:

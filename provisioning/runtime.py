@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from provisioning.audit_fanout import AuditRuns
 from provisioning.azure.audit_store import AuditStore
-from provisioning.azure.credentials import DATABASE_SCOPES, default_credential
+from provisioning.azure.credentials import default_credential
 from provisioning.azure.discovery import Discovery
 from provisioning.azure.identities import Identities
 from provisioning.azure.identity_holders import IdentityHolders
@@ -20,6 +20,7 @@ from provisioning.azure.webapps import WebApps
 from provisioning.catalog import load_catalog
 from provisioning.config import Config
 from provisioning.engines.base import DatabaseSession
+from provisioning.engines.dialects import dialect_for
 from provisioning.engines.sessions import open_session as open_engine_session
 from provisioning.models import Engine, ServerInfo
 from provisioning.outcomes import Outcomes
@@ -42,7 +43,7 @@ def build_runtime(config: Config) -> Runtime:
     credential = default_credential()
 
     def open_session(engine: Engine, server: ServerInfo, login: str) -> DatabaseSession:
-        scope = DATABASE_SCOPES[engine.value]
+        scope = config.cloud.token_scope(dialect_for(engine).token_audience)
 
         def token() -> str:
             return credential.get_token(scope).token

@@ -9,7 +9,7 @@ from typing import Any
 import azure.functions as func
 
 from provisioning.azure.events import Ignored, interpret
-from provisioning.errors import PermanentError, TransientError
+from provisioning.errors import InvalidRequest, PermanentError, TransientError
 from provisioning.observability import configure_logging, correlated
 from provisioning.reconciler import ReconcileResult
 from provisioning.runtime import Runtime, shared_runtime
@@ -22,25 +22,46 @@ TRIGGER = "eventgrid"
 @blueprint.function_name("eventgrid_reconcile_site")
 @blueprint.event_grid_trigger(arg_name="event")
 def eventgrid_reconcile_site(event: func.EventGridEvent) -> None:
+    """The host hands an Event Grid-schema event as ``func.EventGridEvent`` and a CloudEvents 1.0 one
+    as ``func.CloudEvent`` whatever the annotation says (azure-functions' converter decides by the
+    payload's ``specversion``); both are reduced to the same mapping."""
     configure_logging()
-    with correlated(event.id):
-        payload = {
+    with correlated(str(event.id)):
+        handle_event(event_payload(event), shared_runtime())
+
+
+def event_payload(event: func.EventGridEvent | func.CloudEvent) -> dict[str, Any]:
+    if isinstance(event, func.CloudEvent):
+        return {
             "id": event.id,
-            "eventType": event.event_type,
+            "type": event.type,
             "subject": event.subject,
-            "eventTime": event.event_time,
+            "time": event.time,
             "data": event.get_json(),
         }
-        handle_event(payload, shared_runtime())
+    return {
+        "id": event.id,
+        "eventType": event.event_type,
+        "subject": event.subject,
+        "eventTime": event.event_time,
+        "data": event.get_json(),
+    }
 
 
 def handle_event(payload: Mapping[str, Any], runtime: Runtime) -> str:
     """Reconcile the app an event names. Transient errors propagate so Event Grid retries;
-    permanent ones are recorded as the outcome and the event is consumed.
+    permanent ones, a malformed event included, are logged, recorded as the outcome, and the event
+    is consumed (a redelivery could never succeed).
     """
-    seen = interpret(
-        payload, own_object_id=runtime.config.function_object_id, subscriptions=runtime.config.subscriptions
-    )
+    try:
+        seen = interpret(
+            payload, own_object_id=runtime.config.function_object_id, subscriptions=runtime.config.subscriptions
+        )
+    except InvalidRequest as exc:
+        event_id = str(payload.get("id") or "")
+        log.error("event %s is malformed and is dropped: %s", event_id or "(no id)", exc)
+        runtime.outcomes.rejected(event_id, exc, trigger=TRIGGER)
+        return "rejected"
     if isinstance(seen, Ignored):
         log.info("event %s ignored: %s", seen.event_id, seen.reason)
         return "ignored"

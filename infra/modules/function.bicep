@@ -100,6 +100,7 @@ var appSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   AZURE_CLIENT_ID: identityClientId
   PASSWORDLESS_CATALOG: catalogPath
+  PASSWORDLESS_CLOUD: environment().name
   PASSWORDLESS_ARM_ENDPOINT: armEndpoint
   PASSWORDLESS_ARM_SCOPE: '${armEndpoint}.default'
   PASSWORDLESS_FUNCTION_OBJECT_ID: identityPrincipalId

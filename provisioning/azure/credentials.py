@@ -7,12 +7,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-DATABASE_SCOPES = {
-    "postgres": "https://ossrdbms-aad.database.windows.net/.default",
-    "mysql": "https://ossrdbms-aad.database.windows.net/.default",
-    "sql": "https://database.windows.net/.default",
-}
-
 
 def default_credential() -> TokenCredential:
     """``DefaultAzureCredential`` honours ``AZURE_CLIENT_ID`` for a user-assigned identity."""

@@ -28,6 +28,7 @@ PLANS = "passwordless-runs"  # container of the plans too long for a row
 MAX_PROPERTY_CHARS = 30_000
 TRUNCATED = " [truncated]"
 NEWEST_FIRST = 10**13
+REJECTED_PARTITION = "rejected-events"
 
 
 class RunRecords:
@@ -71,6 +72,22 @@ class RunRecords:
         with azure_errors(f"record a run of {app.id}"):
             if in_blob:
                 self._get_plans().upload_blob(entity["plan_blob"], text.encode(), overwrite=True)
+            self._get_table().create_entity(entity)
+
+    def record_rejected(self, event_id: str, *, trigger: str, error: str) -> None:
+        """Keep an event that named no app (malformed), in partition ``rejected-events``."""
+        now = datetime.now(UTC)
+        entity = {
+            "PartitionKey": REJECTED_PARTITION,
+            "RowKey": f"{NEWEST_FIRST - int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}",
+            "app": "",
+            "trigger": trigger,
+            "correlation_id": event_id,
+            "outcome": "rejected",
+            "at": now.isoformat(),
+            "error": _bounded(error),
+        }
+        with azure_errors(f"record rejected event {event_id}"):
             self._get_table().create_entity(entity)
 
     def list_runs(self, app: AppRef, *, limit: int = 10) -> list[dict[str, Any]]:

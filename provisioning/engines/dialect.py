@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from enum import Enum
 from typing import ClassVar
 
+from provisioning.clouds import TokenAudience
 from provisioning.models import (
     BindingKind,
     ClientType,
@@ -44,6 +45,7 @@ class Dialect(ABC):
     retires_by_reassigning: ClassVar[bool] = False  # ownership passes to a successor before the drop
     setting_prefix: ClassVar[str]
     default_port: ClassVar[int]
+    token_audience: ClassVar[TokenAudience]  # the resource its access tokens are for (scope per cloud)
     admin_command: ClassVar[str]  # the az command an owner runs to make an Entra administrator
     admin_command_extra: ClassVar[str] = ""
     several_admins: ClassVar[bool] = False  # False: one administrator, which is never replaced

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from provisioning.clouds import TokenAudience
 from provisioning.engines.dialect import DML, Dialect, PrincipalScope
 from provisioning.models import (
     BindingKind,
@@ -32,6 +33,7 @@ class SqlDialect(Dialect):
     catalog_options = frozenset({"sql_binding"})
     setting_prefix = "AZURE_SQL"
     default_port = 1433
+    token_audience = TokenAudience.AZURE_SQL
     admin_command = "az sql server ad-admin create"
 
     def name_fits(self, name: str) -> bool:
@@ -49,14 +51,21 @@ class SqlDialect(Dialect):
         return frozenset(grants)
 
     def setting_values(self, c: Connection, client: ClientType, port: str) -> dict[str, str]:
+        """With a user-assigned identity the connection string names it, or the driver signs in with
+        the system identity (Service Connector, "Integrate Azure SQL Database", user-assigned tabs:
+        SqlClient ``User ID=<identity-client-ID>``, JDBC ``msiClientId=<msiClientId>``; SqlClient's
+        "Active Directory Managed Identity" takes the user-assigned identity's client id as User Id)."""
+        uami = c.user_assigned_client_id
         if client is ClientType.DOTNET:
+            user = f"User ID={uami};" if uami else ""
             return {
-                "CONNECTIONSTRING": f"Data Source={c.fqdn},{port};Initial Catalog={c.database};"
+                "CONNECTIONSTRING": f"Data Source={c.fqdn},{port};Initial Catalog={c.database};{user}"
                 "Authentication=Active Directory Managed Identity"
             }
         if client in (ClientType.JAVA, ClientType.SPRINGBOOT):
+            msi = f"msiClientId={uami};" if uami else ""
             return {
-                "CONNECTIONSTRING": f"jdbc:sqlserver://{c.fqdn}:{port};databaseName={c.database};"
+                "CONNECTIONSTRING": f"jdbc:sqlserver://{c.fqdn}:{port};databaseName={c.database};{msi}"
                 "authentication=ActiveDirectoryMSI;"
             }
         common = {"SERVER": c.fqdn, "PORT": port, "DATABASE": c.database}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from provisioning.clouds import TokenAudience
 from provisioning.engines.dialect import DML, Dialect, PrincipalScope
 from provisioning.models import (
     BindingKind,
@@ -31,6 +32,7 @@ class MysqlDialect(Dialect):
     default_schemas = ()
     setting_prefix = "AZURE_MYSQL"
     default_port = 3306
+    token_audience = TokenAudience.OSSRDBMS
     admin_command = "az mysql flexible-server ad-admin create"
     admin_command_extra = " --identity <the server's user-assigned identity, which needs Microsoft Graph read rights>"
 
@@ -47,6 +49,10 @@ class MysqlDialect(Dialect):
     def setting_values(self, c: Connection, client: ClientType, port: str) -> dict[str, str]:
         tls_on = c.tls is TlsMode.REQUIRE
         sslmode = "Required" if tls_on else "Disabled"
+        if c.client is ClientType.GO:
+            # go-sql-driver reads one DSN (Service Connector, "Integrate Azure Database for MySQL", Go:
+            # `<MySQL-DB-username>@tcp(<server-host>:<port>)/<MySQL-DB-name>?tls=true`).
+            return {"CONNECTIONSTRING": f"{c.principal}@tcp({c.fqdn}:{port})/{c.database}?tls={str(tls_on).lower()}"}
         if client is ClientType.DOTNET:
             return {
                 "CONNECTIONSTRING": f"Server={c.fqdn};Database={c.database};Port={port};User Id={c.principal};"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from provisioning.clouds import TokenAudience
 from provisioning.engines.dialect import DML, Dialect, PrincipalScope
 from provisioning.models import (
     BindingKind,
@@ -30,6 +31,7 @@ class PostgresDialect(Dialect):
     retires_by_reassigning = True  # DROP ROLE is refused while the role owns anything
     setting_prefix = "AZURE_POSTGRESQL"
     default_port = 5432
+    token_audience = TokenAudience.OSSRDBMS
     admin_command = "az postgres flexible-server microsoft-entra-admin create"
     several_admins = True  # Entra administrators are added, never replaced
 
