@@ -60,5 +60,10 @@ class LockBusy(TransientError):
     """Another reconcile of the same app holds its lock; try again shortly."""
 
 
+class LockLost(TransientError):
+    """The per-app lock lapsed or was taken while a reconcile held it: another worker may have run the
+    same app meanwhile. The state is read fresh on the next try, so a retry settles it."""
+
+
 class ConvergenceError(ProvisioningError):
     """After apply, a second plan was not empty: the apply did not do what it planned."""

@@ -75,7 +75,8 @@ class CreatePrincipal:
 
 @dataclass(frozen=True)
 class RebindPrincipal:
-    """Drop a principal bound to another (usually deleted) identity and create it for this one."""
+    """Retire a principal bound to another (usually deleted) identity and create it for this one; what
+    the old one owned passes to the new one where the engine retires by reassigning."""
 
     target: str
     principal: str
@@ -95,15 +96,20 @@ class RebindPrincipal:
 
 @dataclass(frozen=True)
 class DropPrincipal:
-    """Remove the principal of an app that is gone or no longer asks (``on_remove: revoke``)."""
+    """Retire the principal of an app that is gone or no longer asks (``on_remove: revoke``).
+
+    ``successor``: the role that takes over what the principal owns, where the engine retires by
+    reassigning (PostgreSQL: the catalog's owner role), so an app's data is never dropped with it."""
 
     target: str
     principal: str
+    successor: str | None = None
     sql: tuple[str, ...] = ()
 
     @property
     def description(self) -> str:
-        return f"drop principal {self.principal!r} and its privileges on {self.target}"
+        handover = f", handing what it owns to {self.successor!r}" if self.successor else ""
+        return f"drop principal {self.principal!r} and its privileges on {self.target}{handover}"
 
 
 @dataclass(frozen=True)

@@ -394,7 +394,8 @@ def plan_removal(
         if site is None and (bound_to not in holders or foreign_holders(app, holders[bound_to])):
             continue
         seen_homes.add(home)
-        steps.append(DropPrincipal(target.name, principal_name(app, target.engine)))
+        successor = state.default_owner if dialect_for(target.engine).retires_by_reassigning else None
+        steps.append(DropPrincipal(target.name, principal_name(app, target.engine), successor))
     if steps and site is not None:
         managed = parse_managed_keys(site.app_settings.get(MANAGED_KEYS_SETTING)) | {MANAGED_KEYS_SETTING}
         remove = tuple(sorted(key for key in managed if key in site.app_settings))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from provisioning.azure.arm import azure_errors
 from provisioning.azure.storage import blob_service
 from provisioning.config import Config
-from provisioning.errors import LockBusy, ProvisioningError, TransientError
+from provisioning.errors import LockBusy, LockLost, ProvisioningError, TransientError
 from provisioning.resource_ids import AppRef
 
 if TYPE_CHECKING:
@@ -26,9 +27,10 @@ log = logging.getLogger(__name__)
 CONTAINER = "passwordless-locks"
 # The longest finite lease Blob storage grants (15 to 60 s:
 # https://learn.microsoft.com/rest/api/storageservices/lease-blob), so a crashed holder frees the app
-# within a minute. It is not renewed: a reconcile still running after a minute (ARM retries and
-# timeouts allow that) no longer excludes a second one.
+# within a minute; a live holder renews it while its reconcile runs (ARM retries and timeouts can make
+# one outlast a minute).
 LEASE_SECONDS = 60
+RENEWALS_PER_LEASE = 3  # renewed every 20 s: two renewals may fail (and be retried) before it lapses
 POLL_SECONDS = 0.25
 RECONCILED_AT = "reconciled_at"
 CAUSES = "causes"
@@ -50,7 +52,9 @@ class AppLocks:
     def hold(self, app: AppRef, *, cause: str | None = None) -> Iterator[None]:
         """Wait (bounded) for the app's lease; ``LockBusy`` when another holder keeps it too long.
 
-        On success the blob remembers when this reconcile began and what caused it (an event id)."""
+        The lease is renewed while the work runs, so it lives as long as the work; ``LockLost`` when it
+        could not be kept (a renewal refused, or the lease broken). On success the blob remembers when
+        this reconcile began and what caused it (an event id)."""
         from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
         with azure_errors(f"prepare the lock of {app.id}"):
@@ -68,24 +72,34 @@ class AppLocks:
                 time.sleep(POLL_SECONDS)
         started = datetime.now(UTC)
         finished = False
+        keeper = _LeaseKeeper(lease, LEASE_SECONDS / RENEWALS_PER_LEASE)
         try:
-            yield
-            with azure_errors(f"record the reconcile of {app.id}"):
-                metadata = blob.get_blob_properties().metadata or {}
-                causes = ([cause] if cause else []) + metadata.get(CAUSES, "").split()
-                blob.set_blob_metadata(
-                    {RECONCILED_AT: started.isoformat(), CAUSES: " ".join(causes[:REMEMBERED_CAUSES])}, lease=lease
-                )
+            with keeper:
+                yield
+            if keeper.lost is not None:
+                raise LockLost(f"the lock of {app.id} was lost while it reconciled: {keeper.lost}")
+            try:
+                with azure_errors(f"record the reconcile of {app.id}"):
+                    metadata = blob.get_blob_properties().metadata or {}
+                    causes = ([cause] if cause else []) + metadata.get(CAUSES, "").split()
+                    blob.set_blob_metadata(
+                        {RECONCILED_AT: started.isoformat(), CAUSES: " ".join(causes[:REMEMBERED_CAUSES])}, lease=lease
+                    )
+            except ProvisioningError as exc:
+                if _lease_gone(exc):
+                    raise LockLost(f"the lock of {app.id} was lost while it reconciled: {exc}") from exc
+                raise
             finished = True
         finally:
-            try:
-                with azure_errors(f"release the lock of {app.id}"):
-                    lease.release()
-            except ProvisioningError:
-                if finished:
-                    raise
-                # the reconcile's own error matters more; an unreleased lease lapses in a minute
-                log.warning("the lock of %s was not released; it lapses by itself", app.id)
+            if keeper.lost is None:
+                try:
+                    with azure_errors(f"release the lock of {app.id}"):
+                        lease.release()
+                except ProvisioningError:
+                    if finished:
+                        raise
+                    # the reconcile's own error matters more; an unreleased lease lapses in a minute
+                    log.warning("the lock of %s was not released; it lapses by itself", app.id)
 
     def already_handled(self, app: AppRef, cause: str, moment: datetime | None) -> bool:
         """True when this very event was reconciled already (Event Grid delivers at least once), or a
@@ -117,3 +131,54 @@ class AppLocks:
                 container.create_container()
             self._container = container
         return self._container
+
+
+class _LeaseKeeper:
+    """Renews a blob lease from a background thread while the work runs; ``lost`` says why it stopped
+    being ours (storage refused a renewal: the lease lapsed or someone broke it)."""
+
+    def __init__(self, lease: Any, every: float) -> None:
+        self._lease = lease
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+        self.lost: str | None = None
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+        failures = 0
+        while not self._stop.wait(self._every):
+            try:
+                self._lease.renew()
+                failures = 0
+            except HttpResponseError as exc:
+                if exc.status_code == 409:  # the lease is no longer this one: lapsed, broken or taken
+                    code = getattr(exc, "error_code", None)
+                    self.lost = f"storage refused to renew the lease ({getattr(code, 'value', code) or 409})"
+                    return
+                failures += 1
+            except (ServiceRequestError, ServiceResponseError):
+                failures += 1
+            if failures >= RENEWALS_PER_LEASE:
+                self.lost = "storage could not be reached to renew the lease"
+                return
+
+
+def _lease_gone(error: ProvisioningError) -> bool:
+    """A Storage refusal because the lease is not (or no longer) the one held. Blob service error
+    codes (Storage REST reference): ``LeaseLost``, ``LeaseIdMismatchWithBlobOperation``,
+    ``LeaseNotPresentWithBlobOperation`` (412) on a write; ``LeaseIsBrokenAndCannotBeRenewed``,
+    ``LeaseIdMismatchWithLeaseOperation`` (409) on a renewal."""
+    cause = error.__cause__
+    code = getattr(cause, "error_code", None)
+    code = str(getattr(code, "value", code) or "")  # the SDK gives a StorageErrorCode or a str
+    return getattr(cause, "status_code", None) in (409, 412) and "Lease" in code

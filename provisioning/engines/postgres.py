@@ -6,6 +6,7 @@ Entra object id and reading that binding back. Everything else is plain PostgreS
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -57,6 +58,13 @@ AZURE_ONLY_READ_BINDINGS = (
     "AS p(role_name, principal_type, object_id, tenant_id, is_mfa, is_admin) ON p.role_name = r.rolname "
     "WHERE %(principal)s::text IS NULL OR r.rolname = %(principal)s"
 )
+# The databases where a role owns objects or holds privileges (shared objects have database 0).
+STAKES = (
+    "SELECT DISTINCT d.datname FROM pg_catalog.pg_shdepend s "
+    "JOIN pg_catalog.pg_database d ON d.oid = s.dbid "
+    "WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass "
+    "AND s.refobjid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(role)s)"
+)
 # One round trip per database: privileges in scope (of one principal, or of all when NULL), the
 # objects in scope with their owners, and whose default privileges count.
 SNAPSHOT = """
@@ -100,7 +108,6 @@ class PostgresSession:
         self._login = login
         self._token = token
         self._connections: dict[tuple[str, TlsMode], pg_connection] = {}
-        self._observed: dict[str, DatabaseState] = {}
         self._all_bindings: dict[str, str | None] | None = None
         self.catalog_queries: dict[str, int] = defaultdict(int)
         self.writes = 0
@@ -134,9 +141,7 @@ class PostgresSession:
 
     # -- observe -----------------------------------------------------------------------------
     def observe(self, target: Target, principal: str) -> DatabaseState:
-        state = self._read(target, principal).state_of(principal)
-        self._observed[target.database] = state
-        return state
+        return self._read(target, principal).state_of(principal)
 
     def snapshot(self, target: Target) -> DatabaseSnapshot:
         """Every principal's privileges in the target's scope: two queries whatever their number."""
@@ -192,17 +197,18 @@ class PostgresSession:
         return tuple(statement.as_string(conn) for _, statement in self._statements(step, target, preview=True))
 
     def apply(self, step: DatabaseStep, target: Target) -> None:
-        """Run one step; statements on one database share a transaction under a principal lock."""
+        """Run one step: each run of consecutive statements on one database is a transaction, under a
+        lock keyed by the principal (a retirement moves between ``postgres`` and the app databases)."""
         import psycopg2
         from psycopg2 import sql
 
-        by_database: dict[str, list[Composable]] = defaultdict(list)
-        order: list[str] = []
+        runs: list[tuple[str, list[Composable]]] = []
         for database, statement in self._statements(step, target, preview=False):
-            if database not in by_database:
-                order.append(database)
-            by_database[database].append(statement)
-        for database in order:
+            if runs and runs[-1][0] == database:
+                runs[-1][1].append(statement)
+            else:
+                runs.append((database, [statement]))
+        for database, statements in runs:
             conn = self._connect(database, target.tls)
             with _database_errors(f"{step.description} in {database}"):
                 try:
@@ -210,7 +216,7 @@ class PostgresSession:
                         cur.execute(
                             sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(sql.Literal(step.principal))
                         )
-                        for statement in by_database[database]:
+                        for statement in statements:
                             cur.execute(statement)
                             self.writes += 1
                     conn.commit()
@@ -222,22 +228,65 @@ class PostgresSession:
 
     def _statements(self, step: DatabaseStep, target: Target, *, preview: bool) -> list[tuple[str, Composable]]:
         """(database, statement) pairs: principals live on ``postgres``, grants in the app database."""
-        from psycopg2 import sql
-
         if isinstance(step, CreatePrincipal):
             return [(ADMIN_DATABASE, _create_principal(step.principal, step.binding, preview=preview))]
-        if isinstance(step, (RebindPrincipal, DropPrincipal)):
-            # A role with privileges cannot be dropped: revoke what was observed in each database first.
-            pairs: list[tuple[str, Composable]] = []
-            for database, state in self._observed.items():
-                pairs += [(database, s) for s in grant_statements(state.grants, step.principal, revoke=True)]
-            pairs.append((ADMIN_DATABASE, sql.SQL("DROP ROLE {}").format(sql.Identifier(step.principal))))
-            if isinstance(step, RebindPrincipal):
-                pairs.append((ADMIN_DATABASE, _create_principal(step.principal, step.binding, preview=preview)))
-            return pairs
+        if isinstance(step, DropPrincipal):
+            if step.successor is None:
+                raise PermanentError(f"{step.description}: no role to hand what it owns to")
+            return self._retire(step.principal, step.successor, target.tls)
+        if isinstance(step, RebindPrincipal):
+            # The new principal takes the name, so the old one steps aside under a name of its own first.
+            retired = retired_name(step.principal, step.old_binding)
+            return [
+                (ADMIN_DATABASE, _sql("ALTER ROLE {} RENAME TO {}", step.principal, retired)),
+                (ADMIN_DATABASE, _create_principal(step.principal, step.binding, preview=preview)),
+                (ADMIN_DATABASE, _sql("GRANT {} TO CURRENT_USER", step.principal)),
+                *self._retire(retired, step.principal, target.tls, owner_of=step.principal),
+                (ADMIN_DATABASE, _sql("REVOKE {} FROM CURRENT_USER", step.principal)),
+            ]
         revoke = isinstance(step, RevokePrivileges)
         assert isinstance(step, (GrantPrivileges, RevokePrivileges))
         return [(target.database, s) for s in grant_statements(frozenset(step.grants), step.principal, revoke=revoke)]
+
+    def _retire(
+        self, role: str, successor: str, tls: TlsMode, *, owner_of: str | None = None
+    ) -> list[tuple[str, Composable]]:
+        """Hand what ``role`` owns to ``successor``, drop its privileges, then the role: in every
+        database it has a stake in (``pg_shdepend``), since both commands act on the current database
+        (and shared objects). PostgreSQL asks the caller to be a member of both roles, so the admin
+        takes the role first (a CREATEROLE admin may); the role's removal ends that membership.
+        ``owner_of``: the name the role had when it was observed (it is renamed before this runs)."""
+        pairs: list[tuple[str, Composable]] = [(ADMIN_DATABASE, _sql("GRANT {} TO CURRENT_USER", role))]
+        for database in self._stakes_of(owner_of or role, tls):
+            pairs.append((database, _sql("REASSIGN OWNED BY {} TO {}", role, successor)))
+            pairs.append((database, _sql("DROP OWNED BY {}", role)))
+        pairs.append((ADMIN_DATABASE, _sql("DROP ROLE {}", role)))
+        return pairs
+
+    def _stakes_of(self, role: str, tls: TlsMode) -> list[str]:
+        """Databases where the role owns objects or holds privileges, ``postgres`` always (privileges
+        on databases are shared objects, which DROP OWNED revokes from any database)."""
+        conn = self._connect(ADMIN_DATABASE, tls)
+        with _database_errors(f"read where {role!r} owns objects or holds privileges"):
+            with conn.cursor() as cur:
+                cur.execute(STAKES, {"role": role})
+                rows = cur.fetchall()
+            conn.rollback()
+        self.catalog_queries[ADMIN_DATABASE] += 1
+        return [ADMIN_DATABASE, *sorted({str(name) for (name,) in rows} - {ADMIN_DATABASE})]
+
+
+def retired_name(principal: str, old_binding: str | None) -> str:
+    """A name for a principal that is being replaced: unique per principal and binding, short enough
+    for any PostgreSQL name (63 bytes)."""
+    digest = hashlib.sha256(f"{principal}\n{old_binding}".encode()).hexdigest()[:16]
+    return f"retired~{digest}"
+
+
+def _sql(template: str, *roles: str) -> Composable:
+    from psycopg2 import sql
+
+    return sql.SQL(template).format(*(sql.Identifier(role) for role in roles))
 
 
 def _create_principal(principal: str, object_id: str | None, *, preview: bool) -> Composable:

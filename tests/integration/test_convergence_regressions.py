@@ -1,0 +1,169 @@
+"""Histories that never converged (or silently kept access) before the engine dialects and the
+managed-target memory: one named regression test per case, each proving the end state on the
+servers themselves (logging in as the principal where a database is real)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioning.config import Config
+from provisioning.models import Engine
+from provisioning.principal_names import principal_name
+from provisioning.reconciler import Mode
+from provisioning.resource_ids import AppRef, parse_app_id
+from provisioning.runtime import Runtime, build_runtime
+from tests.estates import APPS_GROUP, SUBSCRIPTION, build_catalog
+from tests.integration.test_sql_provisioning import reconciler_for, sql_environment
+from tests.sql_fake import FakeSqlServer
+
+pytestmark = pytest.mark.integration
+__all__ = ["sql_environment"]  # the SQL slice's fixture, shared
+
+
+def new_app(emulator: Any, tag: str | None, *, name: str | None = None) -> AppRef:
+    tags = {"passwordless": tag} if tag is not None else {}
+    return parse_app_id(
+        emulator.create_site(SUBSCRIPTION, APPS_GROUP, name or f"rg-{uuid.uuid4().hex[:10]}", tags=tags)
+    )
+
+
+@pytest.fixture
+def runtime_with(product_environment: dict[str, str], tmp_path: Path) -> Iterator[Any]:
+    """A runtime over an edited copy of the estate's catalog."""
+
+    def build(edit: Any) -> Runtime:
+        with Path(product_environment["PASSWORDLESS_CATALOG"]).open(encoding="utf-8") as handle:
+            document = json.load(handle)
+        edit(document)
+        path = tmp_path / f"catalog-{uuid.uuid4().hex[:6]}.json"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        patch.setenv("PASSWORDLESS_CATALOG", str(path))
+        return build_runtime(Config.from_environment())
+
+    with pytest.MonkeyPatch.context() as patch:
+        yield build
+
+
+def target_entry(document: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(entry for entry in document["targets"] if entry["name"] == name)
+
+
+# 1 -------------------------------------------------------------------------------------------------
+def test_sql_two_databases_on_one_server_converge_and_are_removed(
+    emulator: Any, sql_environment: Config, estate: dict[str, Any]
+) -> None:
+    """SQL users live per database: ``sales:reader; billing:reader`` makes a user in each."""
+    document = build_catalog(estate)
+    sales = target_entry(document, "sales")
+    sales["on_remove"] = "revoke"
+    document["targets"] = [sales, {**copy.deepcopy(sales), "name": "billing", "database": "billing"}]
+    database = FakeSqlServer(["sales", "billing"])
+    reconciler = reconciler_for(sql_environment, database, document)
+    app = new_app(emulator, "sales:reader; billing:reader")
+    name = principal_name(app, Engine.SQL).lower()
+
+    result = reconciler.reconcile_app(app)
+
+    assert result is not None and result.applied
+    for db in ("sales", "billing"):
+        assert name in database.databases[db].users
+        assert database.databases[db].grants[name] == {(None, "CONNECT"), ("dbo", "SELECT")}
+    assert reconciler.reconcile_app(app, Mode.PLAN).plan.empty  # type: ignore[union-attr]
+
+    emulator.delete_site(app.id)
+    assert reconciler.remove_app(app).applied
+    assert all(name not in database.databases[db].users for db in ("sales", "billing"))
+    assert reconciler.remove_app(app, Mode.PLAN).plan.empty
+
+
+# 2 -------------------------------------------------------------------------------------------------
+def test_postgres_principal_that_owns_tables_is_rebound_and_removed_without_losing_data(
+    emulator: Any, runtime_with: Any, pg_connect: Any, local_postgres: dict[str, Any]
+) -> None:
+    """A ``ddl`` app owns the tables its migrations made. Recreated (new identity), its new principal
+    takes them over; removed (``on_remove: revoke``), they pass to the owner role. No row is lost."""
+
+    def ledger_takes_ddl(document: dict[str, Any]) -> None:
+        target_entry(document, "ledger")["roles"] = ["reader", "writer", "ddl"]
+
+    runtime = runtime_with(ledger_takes_ddl)
+    ledger = local_postgres["databases"][1]
+    site = f"mig-{uuid.uuid4().hex[:8]}"
+    app = new_app(emulator, "ledger:ddl", name=site)
+    role = principal_name(app, Engine.POSTGRES)
+    runtime.reconciler.reconcile_app(app)
+    table = f"made_by_{site.replace('-', '_')}"
+    with pg_connect(role, ledger) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE TABLE public."{table}" (id int)')
+        cur.execute(f'INSERT INTO public."{table}" VALUES (1)')
+
+    emulator.delete_site(app.id)
+    runtime.reconciler.remove_app(app, Mode.PLAN)  # planning removal of a deleted app changes nothing
+    again = new_app(emulator, "ledger:ddl", name=site)
+    rebound = runtime.reconciler.reconcile_app(again)
+
+    assert rebound is not None and rebound.applied
+    with pg_connect(role, ledger) as conn, conn.cursor() as cur:
+        cur.execute(f'INSERT INTO public."{table}" VALUES (2)')
+        cur.execute(f'SELECT count(*) FROM public."{table}"')
+        assert cur.fetchone()[0] == 2
+    assert runtime.reconciler.reconcile_app(again, Mode.PLAN).plan.empty
+
+    emulator.delete_site(again.id)
+    removed = runtime.reconciler.remove_app(again)
+
+    assert removed.applied
+    with pg_connect("postgres", ledger) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (role,))
+        assert cur.fetchone()[0] == 0
+        cur.execute(f'SELECT count(*) FROM public."{table}"')
+        assert cur.fetchone()[0] == 2
+        cur.execute("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass", (f'public."{table}"',))
+        owner = cur.fetchone()[0]
+        cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
+        assert owner == cur.fetchone()[0]  # the catalog's owner role (here the database owner)
+    assert runtime.reconciler.remove_app(again, Mode.PLAN).plan.empty
+
+
+# 6 -------------------------------------------------------------------------------------------------
+def test_the_app_lock_lives_as_long_as_the_reconcile_and_a_lost_one_says_so(
+    emulator: Any, product_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storage's shortest lease (15 s), held for longer: still ours, so a second worker waits; then a
+    lease broken from outside ends the work with ``LockLost``, not a storage error."""
+    from azure.storage.blob import BlobLeaseClient, BlobServiceClient
+
+    from provisioning import errors
+    from provisioning.azure import locks
+    from provisioning.azure.credentials import default_credential
+
+    monkeypatch.setattr(locks, "LEASE_SECONDS", 15)
+    app = new_app(emulator, None, name=f"slow-{uuid.uuid4().hex[:8]}")
+    config = Config.from_environment()
+    holder = locks.AppLocks(default_credential(), config)
+    second = locks.AppLocks(default_credential(), config, wait_seconds=0.5)
+    with holder.hold(app):
+        time.sleep(18)  # longer than the lease
+        with pytest.raises(errors.LockBusy):
+            second.hold(app).__enter__()
+
+    lost = getattr(errors, "LockLost", errors.ProvisioningError)
+    blob = (
+        BlobServiceClient.from_connection_string(product_environment["AzureWebJobsStorage"])
+        .get_container_client(locks.CONTAINER)
+        .get_blob_client(hashlib.sha256(app.key.encode()).hexdigest())
+    )
+    with pytest.raises(lost, match=r"lock of .* was lost") as caught, holder.hold(app):
+        BlobLeaseClient(blob).break_lease(lease_break_period=0)
+    assert type(caught.value).__name__ == "LockLost"
+    with second.hold(app):  # nobody holds it now
+        pass
