@@ -51,19 +51,17 @@ DEFAULT_CLAUSE = {"default_table": "TABLES", "default_sequence": "SEQUENCES"}
 
 AZURE_ONLY_CREATE_PRINCIPAL = "SELECT * FROM pgaadauth_create_principal_with_oid({}, {}, 'service', false, false)"
 # Columns are aliased by position: Azure's docs spell the first one both rolname and rolename.
-# Without a principal (NULL) it reads every role: the audit's one query per server.
+# Without a principal (NULL) it reads every role: the audit's one query per server. The third column,
+# plain PostgreSQL, lists the databases where the role owns objects or holds privileges (pg_shdepend;
+# shared objects have database 0): where a retirement must run.
 AZURE_ONLY_READ_BINDINGS = (
-    "SELECT r.rolname, p.object_id FROM pg_catalog.pg_roles r "
+    "SELECT r.rolname, p.object_id, ARRAY("
+    "SELECT DISTINCT d.datname::text FROM pg_catalog.pg_shdepend s JOIN pg_catalog.pg_database d ON d.oid = s.dbid "
+    "WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND s.refobjid = r.oid) "
+    "FROM pg_catalog.pg_roles r "
     "LEFT JOIN pgaadauth_list_principals(false) "
     "AS p(role_name, principal_type, object_id, tenant_id, is_mfa, is_admin) ON p.role_name = r.rolname "
     "WHERE %(principal)s::text IS NULL OR r.rolname = %(principal)s"
-)
-# The databases where a role owns objects or holds privileges (shared objects have database 0).
-STAKES = (
-    "SELECT DISTINCT d.datname FROM pg_catalog.pg_shdepend s "
-    "JOIN pg_catalog.pg_database d ON d.oid = s.dbid "
-    "WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass "
-    "AND s.refobjid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(role)s)"
 )
 # One round trip per database: privileges in scope (of one principal, or of all when NULL), the
 # objects in scope with their owners, and whose default privileges count.
@@ -109,6 +107,7 @@ class PostgresSession:
         self._token = token
         self._connections: dict[tuple[str, TlsMode], pg_connection] = {}
         self._all_bindings: dict[str, str | None] | None = None
+        self._stakes: dict[str, tuple[str, ...]] = {}  # role -> databases it has a stake in, as read
         self.catalog_queries: dict[str, int] = defaultdict(int)
         self.writes = 0
 
@@ -185,7 +184,8 @@ class PostgresSession:
                 rows = cur.fetchall()
             conn.rollback()
         self.catalog_queries[ADMIN_DATABASE] += 1
-        bindings = {name: str(object_id).lower() if object_id else None for name, object_id in rows}
+        bindings = {name: str(object_id).lower() if object_id else None for name, object_id, _ in rows}
+        self._stakes.update({name: tuple(databases or ()) for name, _, databases in rows})
         if principal is None:
             self._all_bindings = bindings
         return bindings
@@ -264,16 +264,12 @@ class PostgresSession:
         return pairs
 
     def _stakes_of(self, role: str, tls: TlsMode) -> list[str]:
-        """Databases where the role owns objects or holds privileges, ``postgres`` always (privileges
-        on databases are shared objects, which DROP OWNED revokes from any database)."""
-        conn = self._connect(ADMIN_DATABASE, tls)
-        with _database_errors(f"read where {role!r} owns objects or holds privileges"):
-            with conn.cursor() as cur:
-                cur.execute(STAKES, {"role": role})
-                rows = cur.fetchall()
-            conn.rollback()
-        self.catalog_queries[ADMIN_DATABASE] += 1
-        return [ADMIN_DATABASE, *sorted({str(name) for (name,) in rows} - {ADMIN_DATABASE})]
+        """Databases where the role owns objects or holds privileges, as observed (read once more when
+        it was not), and ``postgres`` always: privileges on databases are shared objects, which DROP
+        OWNED revokes from any database."""
+        if role not in self._stakes:
+            self._read_bindings(role, tls)
+        return [ADMIN_DATABASE, *sorted(set(self._stakes.get(role, ())) - {ADMIN_DATABASE})]
 
 
 def retired_name(principal: str, old_binding: str | None) -> str:
