@@ -26,7 +26,8 @@ from tests.integration.test_sql_provisioning import reconciler_for, sql_environm
 from tests.sql_fake import FakeSqlServer
 
 pytestmark = pytest.mark.integration
-__all__ = ["sql_environment"]  # the SQL slice's fixture, shared
+# The SQL slice's fixture, shared; it is asked for after the session's environment, which it restores.
+__all__ = ["sql_environment"]
 
 
 def new_app(emulator: Any, tag: str | None, *, name: str | None = None) -> AppRef:
@@ -59,7 +60,7 @@ def target_entry(document: dict[str, Any], name: str) -> dict[str, Any]:
 
 # 1 -------------------------------------------------------------------------------------------------
 def test_sql_two_databases_on_one_server_converge_and_are_removed(
-    emulator: Any, sql_environment: Config, estate: dict[str, Any]
+    product_environment: dict[str, str], emulator: Any, sql_environment: Config, estate: dict[str, Any]
 ) -> None:
     """SQL users live per database: ``sales:reader; billing:reader`` makes a user in each."""
     document = build_catalog(estate)
