@@ -70,7 +70,7 @@ class Applier:
             else:
                 sessions.get(targets[step.target]).apply(step, targets[step.target])
             applied.append(step)
-        return Plan(first.app, tuple(applied))
+        return replace(first, steps=tuple(applied))
 
     def _apply_identity(self, step: IdentityStep, site: SiteState) -> SiteState:
         if isinstance(step, CreateUserIdentity):

@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 
@@ -36,7 +36,7 @@ from provisioning.plan import (
     SetAppSettings,
 )
 from provisioning.planner import ATTACHED_IDENTITIES_SETTING
-from provisioning.policy import authorize, authorize_rbac
+from provisioning.policy import authorize_entries, authorize_rbac
 from provisioning.principal_names import principal_name
 from provisioning.rbac_roles import role_label
 from provisioning.reconciler import Mode, Reconciler
@@ -168,6 +168,10 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
             found += [
                 Drift(DriftKind.SETTING_CHANGED, f"app setting {key} is no longer managed") for key in step.remove
             ]
+    found += [
+        Drift(DriftKind.POLICY_DENIED if e.denied else DriftKind.REQUEST_INVALID, e.reason, e.target)
+        for e in plan.skipped
+    ]
     found += [
         Drift(
             DriftKind.PRIVILEGE_UNREQUESTED,
@@ -334,11 +338,16 @@ def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
     principal) for databases, (RBAC scope, the identity's object id) for role assignments."""
     try:
         request = request_from_tags(site.app, site.tags, prefix=reconciler.tag_prefix)
-        allowed = authorize(request, reconciler.catalog)
-        roles = authorize_rbac(request, reconciler.catalog)
+        allowed, refused = authorize_entries(request, reconciler.catalog)
+        denied = {e.target for e in refused}
+        kept = replace(request, connections=tuple(c for c in request.connections if c.target not in denied))
+        roles = authorize_rbac(kept, reconciler.catalog)
     except ProvisioningError:
         return set()
-    claims = {(g.target.server.key, principal_name(site.app, g.target.engine)) for g in allowed}
+    # A skipped entry's principal is left as it is, so it is not an orphan either.
+    named = {g.target.name for g in allowed} | {e.target for e in request.skipped + refused if e.target}
+    targets = [reconciler.catalog.targets[name] for name in sorted(named) if name in reconciler.catalog.targets]
+    claims = {(t.server.key, principal_name(site.app, t.engine)) for t in targets}
     identity_id = request.identity.resource_id_for(site.app)
     attached = site.attached(identity_id) if identity_id is not None else None
     principal = attached.principal_id if attached is not None else site.system_principal_id

@@ -161,12 +161,24 @@ class IdentitySpec:
 
 
 @dataclass(frozen=True)
+class SkippedEntry:
+    """One entry of a request that is not acted on, and why; the app's other entries still converge.
+    ``target``: the target it names, when it names one (its principal there is left as it is)."""
+
+    entry: str
+    reason: str
+    denied: bool  # True: refused by the catalog (policy-denied); False: malformed (request-invalid)
+    target: str | None = None
+
+
+@dataclass(frozen=True)
 class AppRequest:
     app: AppRef
     connections: tuple[ConnectionRequest, ...]
     identity: IdentitySpec = IdentitySpec()
     client: ClientType | None = None
     from_pipeline: bool = False  # an explicit HTTP request, kept on the app since it has no tag
+    skipped: tuple[SkippedEntry, ...] = ()  # malformed entries of a tag, reported and left out
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from provisioning.models import BindingKind, Grant
+from provisioning.models import BindingKind, Grant, SkippedEntry
 from provisioning.rbac_roles import role_label
 from provisioning.resource_ids import AppRef
 
@@ -249,6 +249,7 @@ class Plan:
     app: AppRef
     steps: tuple[Step, ...] = field(default=())
     unrequested_identities: tuple[str, ...] = ()
+    skipped: tuple[SkippedEntry, ...] = ()  # request entries left out (malformed or denied), reported
 
     @property
     def empty(self) -> bool:
@@ -266,6 +267,8 @@ class Plan:
         document: dict[str, Any] = {"app": self.app.id, "steps": [step_to_dict(step) for step in self.steps]}
         if self.unrequested_identities:
             document["unrequested_identities"] = list(self.unrequested_identities)
+        if self.skipped:
+            document["skipped"] = [{"entry": e.entry, "reason": e.reason, "denied": e.denied} for e in self.skipped]
         return document
 
     def describe(self) -> str:

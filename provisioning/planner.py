@@ -18,6 +18,7 @@ from provisioning.models import (
     RoleAssignmentState,
     ServerInfo,
     SiteState,
+    SkippedEntry,
     Target,
     UserAssignedIdentity,
 )
@@ -62,10 +63,13 @@ ATTACHED_IDENTITIES_SETTING = "PASSWORDLESS_ATTACHED_IDENTITIES"
 
 @dataclass(frozen=True)
 class Desired:
+    """``skipped``: entries left out (malformed or denied); nothing of theirs is taken away."""
+
     request: AppRequest
     connections: tuple[Grantable, ...]
     rbac: tuple[RbacGrant, ...] = ()
     scope_names: Mapping[str, str] = field(default_factory=dict)  # lower-case RBAC scope -> catalog target
+    skipped: tuple[SkippedEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     settings_step = _plan_settings(desired, observed)
     if settings_step is not None:
         steps.append(settings_step)
-    return Plan(app, tuple(steps), unrequested_identities(desired, observed))
+    return Plan(app, tuple(steps), unrequested_identities(desired, observed), desired.skipped)
 
 
 def attached_by_provisioner(desired: Desired, observed: Observed) -> frozenset[str]:
@@ -340,7 +344,8 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
     wanted[MANAGED_KEYS_SETTING] = format_managed_keys(frozenset(wanted))
     previously_managed = parse_managed_keys(current.get(MANAGED_KEYS_SETTING))
     to_set = tuple(sorted((k, v) for k, v in wanted.items() if current.get(k) != v))
-    to_remove = tuple(sorted(k for k in previously_managed - set(wanted) if k in current))
+    # While an entry is skipped its settings may be among the previously managed: none is removed.
+    to_remove = () if desired.skipped else tuple(sorted(k for k in previously_managed - set(wanted) if k in current))
     if not to_set and not to_remove:
         return None
     absent = tuple(k for k, _ in to_set if k not in current)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from provisioning.errors import PolicyViolation
-from provisioning.models import AppRequest, Catalog, IdentityKind, RoleProfile, Target
+from provisioning.models import AppRequest, Catalog, IdentityKind, RoleProfile, SkippedEntry, Target
 from provisioning.rbac_targets import RbacTarget
 from provisioning.resource_ids import is_within
 
@@ -51,6 +51,25 @@ def authorize(request: AppRequest, catalog: Catalog) -> tuple[Grantable, ...]:
             )
         allowed.append(Grantable(target=target, profile=catalog.profiles[connection.role]))
     return tuple(allowed)
+
+
+def authorize_entries(request: AppRequest, catalog: Catalog) -> tuple[tuple[Grantable, ...], tuple[SkippedEntry, ...]]:
+    """The entries the catalog allows, and each refused one with the reason (a tag: the allowed ones
+    still converge). The identity, and a request with nothing allowed, are refused whole."""
+    authorize_identity(request, catalog)
+    allowed: list[Grantable] = []
+    refused: list[SkippedEntry] = []
+    roles = 0  # RBAC entries allowed (resolved by ``authorize_rbac``)
+    for connection in request.connections:
+        try:
+            allowed += authorize(AppRequest(request.app, (connection,)), catalog)
+        except PolicyViolation as exc:
+            refused.append(SkippedEntry(f"{connection.target}:{connection.role}", str(exc), True, connection.target))
+        else:
+            roles += connection.target in catalog.rbac_targets
+    if not allowed and not roles:
+        raise PolicyViolation(refused[0].reason if refused else "the request asks for no connection")
+    return tuple(allowed), tuple(refused)
 
 
 def authorize_identity(request: AppRequest, catalog: Catalog) -> None:

@@ -13,11 +13,11 @@ from dataclasses import replace
 from datetime import datetime
 
 from provisioning.applier import Applier
-from provisioning.errors import ConvergenceError, PermanentError
+from provisioning.errors import ConvergenceError, PermanentError, PolicyViolation
 from provisioning.models import AppRequest, Catalog, RoleAssignmentState, SiteState
 from provisioning.observer import Observer
 from provisioning.planner import Desired, plan
-from provisioning.policy import authorize, authorize_rbac
+from provisioning.policy import authorize_entries, authorize_rbac
 from provisioning.ports import (
     IdentitiesPort,
     IdentityHoldersPort,
@@ -28,7 +28,7 @@ from provisioning.ports import (
     WebAppsPort,
 )
 from provisioning.removal import Removal
-from provisioning.requests import is_requested, request_from_tags, requested_by
+from provisioning.requests import governing_request, is_requested, request_from_tags, requested_by
 from provisioning.resource_ids import AppRef
 from provisioning.results import Mode, ReconcileResult
 from provisioning.sessions import DatabaseAccess, Sessions
@@ -95,9 +95,11 @@ class Reconciler:
             return self._removal.remove(app, None, mode)
 
     def reconcile_request(self, request: AppRequest, mode: Mode = Mode.APPLY) -> ReconcileResult:
-        """Reconcile an explicit request (the pipeline path); the app's tags are not consulted."""
+        """Reconcile an explicit request (the pipeline path). On a tagged app the tag governs: the
+        request must ask the same (``requests.governing_request``)."""
         with self._exclusive(request.app, mode, None):
-            return self._reconcile(request, self._webapps.get_site(request.app), mode)
+            site = self._webapps.get_site(request.app)
+            return self._reconcile(governing_request(request, site, prefix=self.tag_prefix), site, mode)
 
     @contextmanager
     def batch(self) -> Iterator[Sessions]:
@@ -112,7 +114,8 @@ class Reconciler:
         refused request needs neither; None when the app does not ask for anything."""
         if not is_requested(site.tags, prefix=self.tag_prefix):
             return None
-        connections = authorize(request_from_tags(site.app, site.tags, prefix=self.tag_prefix), self.catalog)
+        request = request_from_tags(site.app, site.tags, prefix=self.tag_prefix)
+        connections, _ = authorize_entries(request, self.catalog)
         with_settings = replace(site, app_settings=self._webapps.list_settings(site.app))
         return self._observer.with_client_id(with_settings, connections)
 
@@ -136,8 +139,13 @@ class Reconciler:
         self, request: AppRequest, site: SiteState, mode: Mode, *, shared: Sessions | None = None
     ) -> ReconcileResult:
         started = time.monotonic()
-        connections = authorize(request, self.catalog)
-        desired = Desired(request, connections, authorize_rbac(request, self.catalog), self._scope_names)
+        connections, denied = authorize_entries(request, self.catalog)
+        if request.from_pipeline and denied:  # an explicit request is allowed whole or refused whole
+            raise PolicyViolation(denied[0].reason)
+        refused = {e.target for e in denied}
+        kept = replace(request, connections=tuple(c for c in request.connections if c.target not in refused))
+        rbac = authorize_rbac(kept, self.catalog)
+        desired = Desired(request, connections, rbac, self._scope_names, request.skipped + denied)
         site = self._observer.with_client_id(site, connections)
         targets = {c.target.name: c.target for c in connections}
         with self._databases.sessions(targets.values(), shared) as sessions:

@@ -7,8 +7,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from provisioning.errors import InvalidRequest
-from provisioning.models import AppRequest, ClientType, ConnectionRequest, IdentityKind, IdentitySpec, SiteState
+from provisioning.errors import Conflict, InvalidRequest
+from provisioning.models import (
+    AppRequest,
+    ClientType,
+    ConnectionRequest,
+    IdentityKind,
+    IdentitySpec,
+    SiteState,
+    SkippedEntry,
+)
 from provisioning.resource_ids import AppRef, parse_app_id, parse_resource_id
 
 DEFAULT_TAG_PREFIX = "passwordless"
@@ -35,9 +43,11 @@ def request_from_tags(app: AppRef, tags: Mapping[str, str], *, prefix: str = DEF
     value = find_tag(tags, prefix)
     if value is None:
         raise InvalidRequest(f"tag {prefix!r} is missing", field=f"tags.{prefix}")
+    connections, skipped = parse_entries(value, field=f"tags.{prefix}")
     return AppRequest(
         app=app,
-        connections=parse_connections(value, field=f"tags.{prefix}"),
+        connections=connections,
+        skipped=skipped,
         identity=parse_identity(find_tag(tags, f"{prefix}-identity"), field=f"tags.{prefix}-identity"),
         client=parse_client(find_tag(tags, f"{prefix}-client"), field=f"tags.{prefix}-client"),
     )
@@ -103,25 +113,40 @@ def request_from_setting(app: AppRef, value: str) -> AppRequest:
 
 
 def parse_connections(value: str, *, field: str) -> tuple[ConnectionRequest, ...]:
-    """``orders:writer; catalog:reader`` -> connections; each target at most once."""
+    """``orders:writer; catalog:reader`` -> connections; each target at most once; any bad entry
+    refuses the whole value (an explicit request: the caller fixes it)."""
+    connections, skipped = parse_entries(value, field=field)
+    if skipped:
+        raise InvalidRequest(skipped[0].reason, field=field)
+    return connections
+
+
+def parse_entries(value: str, *, field: str) -> tuple[tuple[ConnectionRequest, ...], tuple[SkippedEntry, ...]]:
+    """The well-formed entries, and each malformed one with its position (a tag: the rest still
+    converges). A value with no well-formed entry at all is refused whole."""
     pairs = [part.strip() for part in value.split(";")]
     if not any(pairs):
         raise InvalidRequest(f"{field}: empty; expected 'target:role[; target:role]'", field=field)
     seen: dict[str, ConnectionRequest] = {}
+    skipped: list[SkippedEntry] = []
     for position, pair in enumerate(pairs, start=1):
         if not pair and position == len(pairs):
             continue  # a trailing ';' is harmless
         target, sep, role = (piece.strip() for piece in pair.partition(":"))
         if not sep or not NAME.match(target) or not NAME.match(role):
-            raise InvalidRequest(
+            reason = (
                 f"{field}: entry {position} {pair!r} is not 'target:role' "
-                "(letters, digits, '-' or '_', starting with a letter)",
-                field=field,
+                "(letters, digits, '-' or '_', starting with a letter)"
             )
-        if target.lower() in seen:
-            raise InvalidRequest(f"{field}: entry {position} names target {target!r} a second time", field=field)
-        seen[target.lower()] = ConnectionRequest(target=target.lower(), role=role.lower())
-    return tuple(seen.values())
+            skipped.append(SkippedEntry(pair, reason, denied=False))
+        elif target.lower() in seen:
+            reason = f"{field}: entry {position} names target {target!r} a second time"
+            skipped.append(SkippedEntry(pair, reason, denied=False, target=target.lower()))
+        else:
+            seen[target.lower()] = ConnectionRequest(target=target.lower(), role=role.lower())
+    if not seen:
+        raise InvalidRequest(skipped[0].reason, field=field)
+    return tuple(seen.values()), tuple(skipped)
 
 
 def parse_identity(value: str | None, *, field: str) -> IdentitySpec:
@@ -160,3 +185,27 @@ def requested_by(site: SiteState, *, prefix: str = DEFAULT_TAG_PREFIX) -> AppReq
         return request_from_tags(site.app, site.tags, prefix=prefix)
     kept = site.app_settings.get(REQUEST_SETTING)
     return request_from_setting(site.app, kept) if kept is not None else None
+
+
+def governing_request(explicit: AppRequest, site: SiteState, *, prefix: str = DEFAULT_TAG_PREFIX) -> AppRequest:
+    """One request per app. Untagged, the explicit (HTTP) request governs and is kept on the app. Tagged,
+    the tag governs: an explicit request asking the same is an ordinary reconcile of the tag (nothing
+    of it is kept on the app, so it can never show as drift); asking anything else is a ``Conflict``
+    that names the tag."""
+    value = find_tag(site.tags, prefix)
+    if value is None:
+        return explicit
+    tagged = request_from_tags(site.app, site.tags, prefix=prefix)
+    if _asks(tagged) == _asks(explicit):
+        return tagged
+    raise Conflict(
+        f"{site.app.id} is managed by its tag {prefix!r} = {value!r}; a request over HTTP must ask for the same "
+        "connections, identity and client, or the tag must be changed (or removed) instead"
+    )
+
+
+def _asks(request: AppRequest) -> tuple[frozenset[tuple[str, str]], str, str | None]:
+    spec = request.identity
+    identity = f"{spec.kind.value}:{(spec.resource_id_for(request.app) or '').lower()}"
+    client = request.client.value if request.client is not None else None
+    return frozenset((c.target, c.role) for c in request.connections), identity, client

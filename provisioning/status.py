@@ -7,7 +7,7 @@ from typing import Any
 
 from provisioning.audit import drift_of, drift_of_error
 from provisioning.errors import AdminMissing, InvalidRequest, PolicyViolation, ProvisioningError
-from provisioning.policy import authorize
+from provisioning.policy import authorize_entries
 from provisioning.principal_names import principal_name
 from provisioning.reconciler import Mode
 from provisioning.requests import is_requested, request_from_setting, request_from_tags
@@ -43,7 +43,7 @@ def app_status(runtime: Runtime, app: AppRef, *, runs: int = 5) -> dict[str, Any
             request = request_from_setting(app, site.app_settings[REQUEST_SETTING])
         else:
             request = None
-        connections = authorize(request, runtime.reconciler.catalog) if request else ()
+        connections = authorize_entries(request, runtime.reconciler.catalog)[0] if request else ()
         result = runtime.reconciler.reconcile_app(app, Mode.PLAN)
     except (InvalidRequest, PolicyViolation, AdminMissing) as exc:
         found = drift_of_error(exc)
@@ -53,7 +53,7 @@ def app_status(runtime: Runtime, app: AppRef, *, runs: int = 5) -> dict[str, Any
     else:
         document |= {
             "requested": request is not None,
-            "in_sync": result is not None and result.plan.empty,
+            "in_sync": result is not None and result.plan.empty and not result.plan.skipped,
             "drift": [_drift(d) for d in drift_of(result.plan)] if result else [],
         }
     with runtime.reconciler.batch() as batch:

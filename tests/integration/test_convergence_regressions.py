@@ -168,3 +168,60 @@ def test_the_app_lock_lives_as_long_as_the_reconcile_and_a_lost_one_says_so(
     assert type(caught.value).__name__ == "LockLost"
     with second.hold(app):  # nobody holds it now
         pass
+
+
+# 4 -------------------------------------------------------------------------------------------------
+def test_an_http_apply_on_a_tagged_app_is_the_tag_or_a_conflict_naming_it(emulator: Any, runtime: Any) -> None:
+    """The tag governs a tagged app: an HTTP apply asking the same reconciles the tag and leaves no
+    trace that could read as drift; one asking anything else is refused (409) and changes nothing."""
+    from provisioning.errors import Conflict
+    from provisioning.requests import REQUEST_SETTING, request_from_body
+
+    app = new_app(emulator, "orders:reader")
+    same = request_from_body({"app": app.id, "connections": ["orders:reader"]})
+    applied = runtime.reconciler.reconcile_request(same)
+
+    assert applied.applied
+    assert REQUEST_SETTING not in emulator.app_settings(app.id)
+    assert runtime.reconciler.reconcile_app(app, Mode.PLAN).plan.empty  # status: no setting-changed
+    assert runtime.reconciler.reconcile_request(same).plan.empty  # a repeated apply is a no-op
+
+    before = emulator.app_settings(app.id)
+    emulator.clear_requests()
+    other = request_from_body({"app": app.id, "connections": ["orders:writer"]})
+    with pytest.raises(Conflict, match="managed by its tag 'passwordless' = 'orders:reader'"):
+        runtime.reconciler.reconcile_request(other)
+    assert emulator.app_settings(app.id) == before
+    assert [r for r in emulator.requests if r.method in ("PUT", "PATCH", "DELETE")] == []
+
+
+# 5 -------------------------------------------------------------------------------------------------
+def test_one_bad_entry_is_reported_and_skipped_while_the_others_converge(
+    emulator: Any, runtime: Any, pg_connect: Any
+) -> None:
+    """``orders:reader; nowhere:writer; orders-mysql`` : the unknown target is policy-denied and the
+    malformed entry request-invalid, each named; ``orders`` still converges and works, and the audit
+    counts its principal as the app's, not an orphan."""
+    from provisioning.audit import DriftKind, audit
+
+    app = new_app(emulator, "orders:reader; nowhere:writer; orders-mysql")
+    role = principal_name(app, Engine.POSTGRES)
+    result = runtime.reconciler.reconcile_app(app)
+
+    assert result is not None and result.applied
+    assert [(e.entry, e.denied) for e in result.plan.skipped] == [("orders-mysql", False), ("nowhere:writer", True)]
+    with pg_connect(role) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM orders")
+        assert cur.fetchone()[0] >= 1
+    again = runtime.reconciler.reconcile_app(app)
+    assert again is not None and not again.applied and again.plan.empty  # converged, entries still skipped
+
+    site = next(s for s in runtime.discovery.list_tagged_apps() if s.app.key == app.key)
+    report = audit(runtime.reconciler, [site])
+    (found,) = report.apps
+    assert sorted((d.kind, d.target) for d in found.drift) == [
+        (DriftKind.POLICY_DENIED, "nowhere"),
+        (DriftKind.REQUEST_INVALID, None),
+    ]
+    assert "nowhere" in next(d.detail for d in found.drift if d.kind is DriftKind.POLICY_DENIED)
+    assert not [o for o in report.orphans if repr(role) in o.detail]

@@ -21,22 +21,29 @@ def test_tags_with_several_connections_identity_and_client() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "fragment"),
+    ("value", "fragment", "whole"),
     [
-        ("orders", "entry 1 'orders' is not 'target:role'"),
-        ("orders:writer; :reader", "entry 2"),
-        ("orders:writer;; x:y", "entry 2 ''"),
-        ("orders:writer; orders:reader", "entry 2 names target 'orders' a second time"),
-        ("orders:wr;ter", "entry 2 'ter'"),
-        ("ord'ers:writer", "entry 1"),
-        ("", "empty"),
+        ("orders", "entry 1 'orders' is not 'target:role'", True),
+        ("orders:writer; :reader", "entry 2", False),
+        ("orders:writer;; x:y", "entry 2 ''", False),
+        ("orders:writer; orders:reader", "entry 2 names target 'orders' a second time", False),
+        ("orders:wr;ter", "entry 2 'ter'", False),
+        ("ord'ers:writer", "entry 1", True),
+        ("", "empty", True),
     ],
 )
-def test_malformed_tag_names_the_tag_and_position(value: str, fragment: str) -> None:
-    with pytest.raises(InvalidRequest) as caught:
-        request_from_tags(APP, {"passwordless": value})
-    assert caught.value.field == "tags.passwordless"
-    assert fragment in str(caught.value)
+def test_malformed_tag_entries_are_named_and_skipped(value: str, fragment: str, whole: bool) -> None:
+    """A bad entry is skipped and reported by tag and position; a tag with no good entry is refused."""
+    if whole:
+        with pytest.raises(InvalidRequest) as caught:
+            request_from_tags(APP, {"passwordless": value})
+        assert caught.value.field == "tags.passwordless"
+        assert fragment in str(caught.value)
+        return
+    request = request_from_tags(APP, {"passwordless": value})
+    assert request.connections and len(request.skipped) == 1
+    assert request.skipped[0].reason.startswith("tags.passwordless: ") and fragment in request.skipped[0].reason
+    assert not request.skipped[0].denied
 
 
 def test_bad_client_and_identity_tags_are_named() -> None:
