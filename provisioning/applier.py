@@ -44,7 +44,7 @@ class Applier:
         """
         applied: list[Step] = []
         current = first
-        targets = {c.target.name: c.target for c in desired.connections}
+        targets = {t.name: t for t in [*(c.target for c in desired.connections), *desired.dropped]}
         identity_steps = [step for step in first.steps if isinstance(step, IDENTITY_STEPS)]
         if identity_steps:
             site = observed.site

@@ -22,6 +22,7 @@ from provisioning.errors import (
 )
 from provisioning.models import Grant, SiteState, Target
 from provisioning.plan import (
+    DATABASE_STEPS,
     IDENTITY_STEPS,
     AssignRole,
     AttachUserIdentity,
@@ -35,7 +36,7 @@ from provisioning.plan import (
     RevokeRole,
     SetAppSettings,
 )
-from provisioning.planner import ATTACHED_IDENTITIES_SETTING
+from provisioning.planner import ATTACHED_IDENTITIES_SETTING, MANAGED_TARGETS_SETTING
 from provisioning.policy import authorize_entries, authorize_rbac
 from provisioning.principal_names import principal_name
 from provisioning.rbac_roles import role_label
@@ -46,7 +47,9 @@ from provisioning.sessions import Sessions
 from provisioning.settings import MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING, REQUEST_SETTING
 
 log = logging.getLogger(__name__)
-BOOKKEEPING = frozenset({MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING, REQUEST_SETTING, ATTACHED_IDENTITIES_SETTING})
+BOOKKEEPING = frozenset(
+    {MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING, REQUEST_SETTING, ATTACHED_IDENTITIES_SETTING, MANAGED_TARGETS_SETTING}
+)
 MAX_SUBSCRIPTION_READERS = 16  # threads reading settings side by side, one per subscription
 
 
@@ -108,7 +111,7 @@ class AuditReport:
 
     def drift_by_kind(self) -> dict[str, int]:
         totals = {kind.value: 0 for kind in DriftKind}
-        for orphan in self.orphans:
+        for orphan in self.orphans:  # orphan principals, and an app's grants nothing asks for
             totals[orphan.kind.value] += 1
         for app in self.apps:
             for drift in app.drift:
@@ -125,8 +128,15 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
     """
     identity_changes = any(isinstance(step, IDENTITY_STEPS) for step in plan.steps)
     recreated = {step.target for step in plan.steps if isinstance(step, CreatePrincipal | RebindPrincipal)}
-    found: list[Drift] = []
+    found: list[Drift] = [
+        Drift(DriftKind.PRIVILEGE_UNREQUESTED, f"the request no longer asks for {target}; {step.description}", target)
+        for target in plan.unrequested_targets
+        for step in plan.steps
+        if isinstance(step, DATABASE_STEPS) and step.target == target
+    ]
     for step in plan.steps:
+        if isinstance(step, DATABASE_STEPS) and step.target in plan.unrequested_targets:
+            continue
         if isinstance(step, EnableSystemIdentity):
             found.append(Drift(DriftKind.IDENTITY_DISABLED, step.description))
         elif isinstance(step, AttachUserIdentity | CreateUserIdentity):
@@ -334,8 +344,8 @@ def _audit_site(
 
 
 def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
-    """(place, principal) pairs a valid, allowed request of this app accounts for: (server, database
-    principal) for databases, (RBAC scope, the identity's object id) for role assignments."""
+    """(place, principal) pairs a valid, allowed request of this app accounts for: ("server/database",
+    database principal) for databases, (RBAC scope, the identity's object id) for role assignments."""
     try:
         request = request_from_tags(site.app, site.tags, prefix=reconciler.tag_prefix)
         allowed, refused = authorize_entries(request, reconciler.catalog)
@@ -347,7 +357,7 @@ def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
     # A skipped entry's principal is left as it is, so it is not an orphan either.
     named = {g.target.name for g in allowed} | {e.target for e in request.skipped + refused if e.target}
     targets = [reconciler.catalog.targets[name] for name in sorted(named) if name in reconciler.catalog.targets]
-    claims = {(t.server.key, principal_name(site.app, t.engine)) for t in targets}
+    claims = {(_database_key(t), principal_name(site.app, t.engine)) for t in targets}
     identity_id = request.identity.resource_id_for(site.app)
     attached = site.attached(identity_id) if identity_id is not None else None
     principal = attached.principal_id if attached is not None else site.system_principal_id
@@ -387,6 +397,10 @@ def _stale_roles(reconciler: Reconciler, claimed: set[tuple[str, str]], scopes: 
     return tuple(found)
 
 
+def _database_key(target: Target) -> str:
+    return f"{target.server.key}/{target.database.lower()}"
+
+
 def _orphans(
     reconciler: Reconciler, batch: Sessions, claimed: set[tuple[str, str]], servers: set[str]
 ) -> tuple[Drift, ...]:
@@ -402,9 +416,21 @@ def _orphans(
             log.warning("orphan scan of %s skipped: %s", target.name, exc)
             continue
         admins = {admin.login for admin in batch.servers[target.server.key].administrators}
+        claimed_on_server = {name for key, name in claimed if key.startswith(target.server.key + "/")}
         for name, binding in sorted(snapshot.principals.items()):
-            unclaimed = (target.server.key, name) not in claimed
-            if binding and snapshot.grants.get(name) and name not in admins and unclaimed:
+            unclaimed = (_database_key(target), name) not in claimed
+            if not (binding and snapshot.grants.get(name) and name not in admins and unclaimed):
+                continue
+            if name in claimed_on_server:  # an app's principal, holding grants where no request asks
+                found.append(
+                    Drift(
+                        DriftKind.PRIVILEGE_UNREQUESTED,
+                        f"principal {name!r} holds privileges in {target.database}, which its app no longer "
+                        "asks for (on_remove: report keeps them; revoke them, or set on_remove: revoke)",
+                        target.name,
+                    )
+                )
+            else:
                 found.append(
                     Drift(
                         DriftKind.ORPHAN_PRINCIPAL,

@@ -45,8 +45,8 @@ class Observer:
 
     def observe(self, desired: Desired, site: SiteState, sessions: Sessions) -> Observed:
         databases = {
-            c.target.name: sessions.observe(c.target, principal_name(desired.request.app, c.target.engine))
-            for c in desired.connections
+            target.name: sessions.observe(target, principal_name(desired.request.app, target.engine))
+            for target in [*(c.target for c in desired.connections), *desired.dropped]
         }
         named = self._named_identities(desired, site)
         targets = [c.target for c in desired.connections]

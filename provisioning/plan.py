@@ -250,6 +250,7 @@ class Plan:
     steps: tuple[Step, ...] = field(default=())
     unrequested_identities: tuple[str, ...] = ()
     skipped: tuple[SkippedEntry, ...] = ()  # request entries left out (malformed or denied), reported
+    unrequested_targets: tuple[str, ...] = ()  # provisioned targets the request dropped, being retired
 
     @property
     def empty(self) -> bool:

@@ -15,6 +15,7 @@ from provisioning.models import (
     Engine,
     IdentityHolder,
     IdentityKind,
+    OnRemove,
     RoleAssignmentState,
     ServerInfo,
     SiteState,
@@ -23,6 +24,7 @@ from provisioning.models import (
     UserAssignedIdentity,
 )
 from provisioning.plan import (
+    DATABASE_STEPS,
     AttachUserIdentity,
     CreatePrincipal,
     CreateUserIdentity,
@@ -59,6 +61,11 @@ from provisioning.settings import (
 # Bookkeeping on the app, like the managed keys: which user-assigned identities the provisioner attached,
 # so the audit reports one the request stops naming (and never one the team attached itself).
 ATTACHED_IDENTITIES_SETTING = "PASSWORDLESS_ATTACHED_IDENTITIES"
+# Bookkeeping too: the catalog targets the provisioner provisioned for the app, so a target dropped
+# from the request is retired there (kept on the app rather than in the function's storage: it lives
+# and dies with the app, costs no extra read, and the settings write that records it is the one the
+# reconcile makes anyway).
+MANAGED_TARGETS_SETTING = "PASSWORDLESS_MANAGED_TARGETS"
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ class Desired:
     rbac: tuple[RbacGrant, ...] = ()
     scope_names: Mapping[str, str] = field(default_factory=dict)  # lower-case RBAC scope -> catalog target
     skipped: tuple[SkippedEntry, ...] = ()
+    # Catalog targets the app was provisioned for (``PASSWORDLESS_MANAGED_TARGETS``) and no longer asks.
+    dropped: tuple[Target, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,8 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         if excess:
             steps.append(RevokePrivileges(target.name, name, excess))
 
+    retiring = _plan_dropped(desired, observed, seen_homes, identity)
+    steps += retiring
     if desired.rbac:
         principal_id = identity.principal_id or None if identity is not None else None
         steps += plan_roles(app, principal_id, desired.rbac, observed.assignments, desired.scope_names)
@@ -141,7 +152,43 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     settings_step = _plan_settings(desired, observed)
     if settings_step is not None:
         steps.append(settings_step)
-    return Plan(app, tuple(steps), unrequested_identities(desired, observed), desired.skipped)
+    unrequested = tuple(sorted({step.target for step in retiring if isinstance(step, DATABASE_STEPS)}))
+    return Plan(app, tuple(steps), unrequested_identities(desired, observed), desired.skipped, unrequested)
+
+
+def remembered_targets(site: SiteState) -> frozenset[str]:
+    """The targets the provisioner provisioned for the app, as it recorded them on the app."""
+    return frozenset(t for t in (site.app_settings.get(MANAGED_TARGETS_SETTING) or "").split(",") if t)
+
+
+def _plan_dropped(
+    desired: Desired, observed: Observed, requested_homes: set[str], identity: UserAssignedIdentity | None
+) -> list[Step]:
+    """Targets the app was provisioned for and no longer asks: on ``on_remove: revoke`` its grants
+    there are revoked, and its principal retired where nothing it still asks for shares it. Only a
+    principal bound to the app's own identity is touched; ``on_remove: report`` leaves it for the
+    audit (``privilege-unrequested``)."""
+    app = desired.request.app
+    remembered = remembered_targets(observed.site)
+    own = own_identity_ids(observed.site) | ({identity.principal_id, identity.client_id} if identity else set())
+    retired: set[str] = set()
+    steps: list[Step] = []
+    for target in desired.dropped:
+        state = observed.databases[target.name]
+        if target.name not in remembered or target.on_remove is not OnRemove.REVOKE or state.principal is None:
+            continue
+        if (state.principal.binding or "").lower() not in {i.lower() for i in own if i} or not state.grants:
+            continue
+        dialect = dialect_for(target.engine)
+        home = dialect.principal_home(target)
+        name = principal_name(app, target.engine)
+        if home in requested_homes or home in retired:
+            steps.append(RevokePrivileges(target.name, name, tuple(sorted(state.grants))))
+        else:
+            successor = state.default_owner if dialect.retires_by_reassigning else None
+            steps.append(DropPrincipal(target.name, name, successor))
+            retired.add(home)
+    return steps
 
 
 def attached_by_provisioner(desired: Desired, observed: Observed) -> frozenset[str]:
@@ -341,6 +388,9 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
     attached = attached_by_provisioner(desired, observed)
     if attached:
         wanted[ATTACHED_IDENTITIES_SETTING] = ",".join(sorted(attached))
+    # What is provisioned now, and what a skipped entry keeps (nothing of it is taken away).
+    kept = remembered_targets(observed.site) & {e.target for e in desired.skipped if e.target}
+    wanted[MANAGED_TARGETS_SETTING] = ",".join(sorted({c.target.name for c in desired.connections} | kept))
     wanted[MANAGED_KEYS_SETTING] = format_managed_keys(frozenset(wanted))
     previously_managed = parse_managed_keys(current.get(MANAGED_KEYS_SETTING))
     to_set = tuple(sorted((k, v) for k, v in wanted.items() if current.get(k) != v))

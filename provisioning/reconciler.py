@@ -16,7 +16,7 @@ from provisioning.applier import Applier
 from provisioning.errors import ConvergenceError, PermanentError, PolicyViolation
 from provisioning.models import AppRequest, Catalog, RoleAssignmentState, SiteState
 from provisioning.observer import Observer
-from provisioning.planner import Desired, plan
+from provisioning.planner import Desired, plan, remembered_targets
 from provisioning.policy import authorize_entries, authorize_rbac
 from provisioning.ports import (
     IdentitiesPort,
@@ -142,12 +142,19 @@ class Reconciler:
         connections, denied = authorize_entries(request, self.catalog)
         if request.from_pipeline and denied:  # an explicit request is allowed whole or refused whole
             raise PolicyViolation(denied[0].reason)
+        skipped = request.skipped + denied
         refused = {e.target for e in denied}
         kept = replace(request, connections=tuple(c for c in request.connections if c.target not in refused))
         rbac = authorize_rbac(kept, self.catalog)
-        desired = Desired(request, connections, rbac, self._scope_names, request.skipped + denied)
+        asked = {c.target.name for c in connections} | {e.target for e in skipped if e.target}
+        dropped = tuple(
+            self.catalog.targets[name]
+            for name in sorted(remembered_targets(site) - asked)
+            if name in self.catalog.targets
+        )
+        desired = Desired(request, connections, rbac, self._scope_names, skipped, dropped)
         site = self._observer.with_client_id(site, connections)
-        targets = {c.target.name: c.target for c in connections}
+        targets = {t.name: t for t in [*(c.target for c in connections), *dropped]}
         with self._databases.sessions(targets.values(), shared) as sessions:
             observed = self._observer.observe(desired, site, sessions)
             first = sessions.render(plan(desired, observed), targets)

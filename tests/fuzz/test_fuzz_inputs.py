@@ -47,7 +47,7 @@ from provisioning.plan import (
     RevokePrivileges,
     SetAppSettings,
 )
-from provisioning.planner import Desired, Observed, desired_settings, plain_name_owners, plan
+from provisioning.planner import MANAGED_TARGETS_SETTING, Desired, Observed, desired_settings, plain_name_owners, plan
 from provisioning.policy import authorize
 from provisioning.reconciler import Mode, ReconcileResult
 from provisioning.requests import (
@@ -531,6 +531,7 @@ def planner_inputs(draw: st.DrawFn) -> tuple[Desired, Observed]:
     empty = Observed(site, {SERVER.id.key: SERVER}, {})
     wanted = desired_settings(desired, empty)
     wanted[PLAIN_NAMES_SETTING] = format_plain_owners(plain_name_owners(desired, empty))
+    wanted[MANAGED_TARGETS_SETTING] = ",".join(sorted(profiles))
     settings = wanted | {MANAGED_KEYS_SETTING: ",".join(sorted(wanted)), "FOREIGN": "keep"}
     principal: PrincipalState | None = PrincipalState("shop-web", OBJECT_ID)
     objects = {name: {"table": TABLES[:2], "sequence": SEQUENCES} for name in ("orders", "ledger")}
@@ -631,7 +632,7 @@ def test_the_plan_is_deterministic_and_one_apply_converges(inputs: tuple[Desired
     # Nothing unrelated is lost: a setting the provisioner never managed keeps its value.
     # The provisioner's own bookkeeping settings are its own whatever the managed list says.
     managed = parse_managed_keys(observed.site.app_settings.get(MANAGED_KEYS_SETTING))
-    managed |= {MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING}
+    managed |= {MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING, MANAGED_TARGETS_SETTING}
     wanted = desired_settings(desired, after)
     for key, value in observed.site.app_settings.items():
         if key not in managed and key not in wanted:

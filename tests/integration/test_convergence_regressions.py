@@ -225,3 +225,51 @@ def test_one_bad_entry_is_reported_and_skipped_while_the_others_converge(
     ]
     assert "nowhere" in next(d.detail for d in found.drift if d.kind is DriftKind.POLICY_DENIED)
     assert not [o for o in report.orphans if repr(role) in o.detail]
+
+
+# 3 -------------------------------------------------------------------------------------------------
+def acl_entries_of(pg_connect: Any, database: str, role: str) -> int:
+    """Privileges naming the role in one database: on it, its schemas, its tables, default privileges."""
+    with pg_connect("postgres", database) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT (SELECT count(*) FROM pg_database d, aclexplode(d.datacl) a"
+            "         WHERE d.datname = current_database() AND a.grantee = r.oid)"
+            "     + (SELECT count(*) FROM pg_namespace n, aclexplode(n.nspacl) a WHERE a.grantee = r.oid)"
+            "     + (SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = r.oid)"
+            "     + (SELECT count(*) FROM pg_default_acl d, aclexplode(d.defaclacl) a WHERE a.grantee = r.oid)"
+            "  FROM pg_roles r WHERE r.rolname = %s",
+            (role,),
+        )
+        return int(cur.fetchone()[0])
+
+
+def test_a_target_dropped_from_the_tag_is_revoked_or_reported(
+    emulator: Any, runtime: Any, pg_connect: Any, local_postgres: dict[str, Any]
+) -> None:
+    """``orders:writer; ledger:writer`` -> ``orders:writer``: ``ledger`` (on_remove: revoke) loses every
+    grant while ``orders`` keeps working; then -> ``ledger:writer``: ``orders`` (on_remove: report)
+    keeps its grants and the audit reports them as privilege-unrequested."""
+    from provisioning.audit import DriftKind, audit
+
+    orders, ledger = local_postgres["databases"]
+    app = new_app(emulator, "orders:writer; ledger:writer")
+    role = principal_name(app, Engine.POSTGRES)
+    runtime.reconciler.reconcile_app(app)
+    assert acl_entries_of(pg_connect, ledger, role) > 0
+
+    emulator.set_tags(app.id, {"passwordless": "orders:writer"})
+    dropped = runtime.reconciler.reconcile_app(app)
+
+    assert dropped is not None and dropped.applied
+    assert acl_entries_of(pg_connect, ledger, role) == 0
+    with pg_connect(role, orders) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders (item) VALUES ('still works')")
+    assert runtime.reconciler.reconcile_app(app, Mode.PLAN).plan.empty
+
+    emulator.set_tags(app.id, {"passwordless": "ledger:writer"})
+    runtime.reconciler.reconcile_app(app)
+    assert acl_entries_of(pg_connect, orders, role) > 0  # report: nothing is taken away
+    site = next(s for s in runtime.discovery.list_tagged_apps() if s.app.key == app.key)
+    report = audit(runtime.reconciler, [site])
+    unrequested = [o for o in report.orphans if repr(role) in o.detail]
+    assert [(o.kind, o.target) for o in unrequested] == [(DriftKind.PRIVILEGE_UNREQUESTED, "orders")]

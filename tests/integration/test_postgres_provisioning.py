@@ -58,8 +58,10 @@ def test_first_apply_converges_and_keeps_foreign_settings(emulator: Any, runtime
     assert settings["EXISTING"] == "keep-me" and settings["FEATURE_FLAG"] == "on"
     name = principal_name(app, Engine.POSTGRES)
     assert settings["AZURE_POSTGRESQL_CONNECTIONSTRING"].endswith(f"sslmode=disable user={name}")
-    assert settings["PASSWORDLESS_MANAGED_KEYS"] == "AZURE_POSTGRESQL_CONNECTIONSTRING,PASSWORDLESS_PLAIN_NAMES"
+    managed = "AZURE_POSTGRESQL_CONNECTIONSTRING,PASSWORDLESS_MANAGED_TARGETS,PASSWORDLESS_PLAIN_NAMES"
+    assert settings["PASSWORDLESS_MANAGED_KEYS"] == managed
     assert settings["PASSWORDLESS_PLAIN_NAMES"] == "postgres=orders"
+    assert settings["PASSWORDLESS_MANAGED_TARGETS"] == "orders"
     assert runtime.reconciler.reconcile_app(app, Mode.PLAN).plan.empty
 
 

@@ -164,7 +164,14 @@ def settled(request: AppRequest, site: SiteState, databases: dict[str, DatabaseS
 
 
 PG_CONVERGED = settled(tagged("orders:writer"), site_state(), {"orders": held("orders", "writer", OBJECT_ID)})
-PG_KEYS = frozenset({"AZURE_POSTGRESQL_CONNECTIONSTRING", "PASSWORDLESS_MANAGED_KEYS", "PASSWORDLESS_PLAIN_NAMES"})
+PG_KEYS = frozenset(
+    {
+        "AZURE_POSTGRESQL_CONNECTIONSTRING",
+        "PASSWORDLESS_MANAGED_KEYS",
+        "PASSWORDLESS_PLAIN_NAMES",
+        "PASSWORDLESS_MANAGED_TARGETS",
+    }
+)
 PG_SETTINGS = ("SetAppSettings", PG_KEYS, ())
 MYSQL_KEYS = frozenset(
     {
@@ -173,10 +180,11 @@ MYSQL_KEYS = frozenset(
         "AZURE_MYSQL_USER",
         "PASSWORDLESS_MANAGED_KEYS",
         "PASSWORDLESS_PLAIN_NAMES",
+        "PASSWORDLESS_MANAGED_TARGETS",
     }
 )
 SQL_KEYS = {"AZURE_SQL_SERVER", "AZURE_SQL_PORT", "AZURE_SQL_DATABASE", "AZURE_SQL_AUTHENTICATION"}
-BOOKKEEPING = {"PASSWORDLESS_MANAGED_KEYS", "PASSWORDLESS_PLAIN_NAMES"}
+BOOKKEEPING = {"PASSWORDLESS_MANAGED_KEYS", "PASSWORDLESS_PLAIN_NAMES", "PASSWORDLESS_MANAGED_TARGETS"}
 ATTACHED = "PASSWORDLESS_ATTACHED_IDENTITIES"  # the user-assigned identities the provisioner attached
 LEDGER_KEYS = {"AZURE_POSTGRESQL_LEDGER_CONNECTIONSTRING"}
 ARCHIVE_KEYS = {key.replace("AZURE_SQL_", "AZURE_SQL_ARCHIVE_") for key in SQL_KEYS}
@@ -522,7 +530,8 @@ def test_settings_merge_keeps_foreign_keys_and_removes_only_formerly_managed_one
     (step,) = planned(tagged("orders:writer"), current, {"orders": held("orders", "writer", OBJECT_ID)}).steps
     assert isinstance(step, SetAppSettings)
     assert step.remove == ("OLD_KEY",)
-    assert dict(step.set) == {"PASSWORDLESS_MANAGED_KEYS": "AZURE_POSTGRESQL_CONNECTIONSTRING,PASSWORDLESS_PLAIN_NAMES"}
+    managed = "AZURE_POSTGRESQL_CONNECTIONSTRING,PASSWORDLESS_MANAGED_TARGETS,PASSWORDLESS_PLAIN_NAMES"
+    assert dict(step.set) == {"PASSWORDLESS_MANAGED_KEYS": managed}
 
 
 def test_grants_name_only_objects_in_the_targets_scope() -> None:
