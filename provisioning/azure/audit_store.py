@@ -1,4 +1,5 @@
-"""Where a spread-out audit keeps its parts and its reports: the function's own blob storage."""
+"""Where a spread-out audit keeps its parts and its reports: the function's own blob storage.
+Storage errors are translated into the core's tree, like every adapter's."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from provisioning.audit import AuditReport
+from provisioning.azure.arm import azure_errors
 from provisioning.azure.storage import blob_service
 from provisioning.config import Config
 from provisioning.report import to_html, to_json, to_markdown
@@ -25,41 +27,48 @@ class AuditStore:
 
     def put_input(self, run: str, index: int, text: str) -> None:
         """What one part audits (its servers and apps), stored by the start for the part's worker."""
-        self._container(PARTS).upload_blob(f"{run}/input-{index:05d}.json", text.encode(), overwrite=True)
+        with azure_errors(f"store the input of audit {run} part {index}"):
+            self._container(PARTS).upload_blob(f"{run}/input-{index:05d}.json", text.encode(), overwrite=True)
 
     def read_input(self, run: str, index: int) -> str:
-        return str(self._container(PARTS).download_blob(f"{run}/input-{index:05d}.json").readall().decode())
+        with azure_errors(f"read the input of audit {run} part {index}"):
+            return str(self._container(PARTS).download_blob(f"{run}/input-{index:05d}.json").readall().decode())
 
     def put_part(self, run: str, index: int, text: str) -> int:
         """Store one part; return how many parts of the run are stored now."""
-        parts = self._container(PARTS)
-        parts.upload_blob(f"{run}/part-{index:05d}.json", text.encode(), overwrite=True)
-        return sum(1 for _ in parts.list_blobs(name_starts_with=f"{run}/part-"))
+        with azure_errors(f"store audit {run} part {index}"):
+            parts = self._container(PARTS)
+            parts.upload_blob(f"{run}/part-{index:05d}.json", text.encode(), overwrite=True)
+            return sum(1 for _ in parts.list_blobs(name_starts_with=f"{run}/part-"))
 
     def claim_aggregation(self, run: str) -> bool:
         """Exactly one worker wins the right to write the run's report (create-if-absent)."""
         from azure.core.exceptions import ResourceExistsError
 
-        try:
-            self._container(PARTS).upload_blob(f"{run}/aggregated", b"", overwrite=False)
-        except ResourceExistsError:
-            return False
+        with azure_errors(f"claim the report of audit {run}"):
+            try:
+                self._container(PARTS).upload_blob(f"{run}/aggregated", b"", overwrite=False)
+            except ResourceExistsError:
+                return False
         return True
 
     def read_parts(self, run: str) -> list[str]:
-        parts = self._container(PARTS)
-        names = sorted(b.name for b in parts.list_blobs(name_starts_with=f"{run}/part-"))
-        return [parts.download_blob(name).readall().decode() for name in names]
+        with azure_errors(f"read the parts of audit {run}"):
+            parts = self._container(PARTS)
+            names = sorted(b.name for b in parts.list_blobs(name_starts_with=f"{run}/part-"))
+            return [parts.download_blob(name).readall().decode() for name in names]
 
     def write_reports(self, report: AuditReport) -> None:
         """``latest.json``, ``latest.md`` and ``latest.html``: what GET /api/audit/latest serves."""
-        reports = self._container(REPORTS)
-        for name, text in (
+        documents = (
             ("latest.json", to_json(report)),
             ("latest.md", to_markdown(report)),
             ("latest.html", to_html(report)),
-        ):
-            reports.upload_blob(name, text.encode(), overwrite=True)
+        )
+        with azure_errors("write the audit reports"):
+            reports = self._container(REPORTS)
+            for name, text in documents:
+                reports.upload_blob(name, text.encode(), overwrite=True)
 
     def _container(self, name: str) -> Any:
         if name not in self._containers:

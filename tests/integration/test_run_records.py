@@ -1,4 +1,5 @@
-"""Run records in the function's own storage (Azurite): kept whole, read back whole, errors in the tree."""
+"""Run records and audit parts in the function's own storage (Azurite): kept whole, read back whole,
+errors in the tree."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from provisioning.azure.audit_store import AuditStore
 from provisioning.azure.credentials import default_credential
 from provisioning.azure.runs import MAX_PROPERTY_CHARS, RunRecords
 from provisioning.config import Config
@@ -66,3 +68,11 @@ def test_storage_refusals_are_errors_of_the_tree(azurite: str) -> None:
         runs.record(app, trigger="http", correlation_id="c", outcome="converged")
     with pytest.raises(PermanentError, match="read the runs of"):
         runs.list_runs(app)
+
+
+def test_the_audit_stores_refusals_are_errors_of_the_tree(azurite: str) -> None:
+    store = AuditStore(default_credential(), Config(catalog="unused", storage_connection=WRONG_KEY))
+    with pytest.raises(PermanentError, match="store audit run-1 part 0"):
+        store.put_part("run-1", 0, "{}")
+    with pytest.raises(PermanentError, match="claim the report of audit run-1"):
+        store.claim_aggregation("run-1")
