@@ -366,12 +366,21 @@ def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
     return claims
 
 
+def stale_roles(reconciler: Reconciler, sites: Iterable[SiteState]) -> tuple[Drift, ...]:
+    """``role-stale`` over every catalog RBAC scope, given every audited app: what the queued audit's
+    aggregating worker runs once, since no single part holds every claim on a scope."""
+    scopes = {scope for target in reconciler.catalog.rbac_targets.values() for scope in target.scopes}
+    if not scopes:
+        return ()
+    claimed: set[tuple[str, str]] = set().union(*(_claims(reconciler, site) for site in sites))
+    return _stale_roles(reconciler, claimed, scopes)
+
+
 def _stale_roles(reconciler: Reconciler, claimed: set[tuple[str, str]], scopes: set[str]) -> tuple[Drift, ...]:
     """Role assignments this product made at a catalog scope that no audited app's identity accounts
     for: the app was deleted or recreated (its identity is gone) or untagged under ``on_remove: report``.
-    One ARM list per scope in ``scopes``, whatever the number of apps. Only the single-process audit
-    passes scopes: the queue fan-out cuts parts by database server, so no part holds every claim on a
-    scope."""
+    One ARM list per scope in ``scopes``, whatever the number of apps. The queue fan-out cuts parts by
+    database server, so its parts pass no scopes and the aggregating worker runs ``stale_roles``."""
     found: list[Drift] = []
     for target in reconciler.catalog.rbac_targets.values():
         for scope in (s for s in target.scopes if s in scopes):

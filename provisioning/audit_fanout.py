@@ -17,11 +17,20 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from provisioning.audit import AppAudit, AuditPart, AuditReport, Drift, DriftKind, audit_part, combine
+from provisioning.audit import (
+    AppAudit,
+    AuditPart,
+    AuditReport,
+    Drift,
+    DriftKind,
+    audit_part,
+    combine,
+    stale_roles,
+)
 from provisioning.errors import ProvisioningError
 from provisioning.models import Catalog, SiteState, UserAssignedIdentity
 from provisioning.policy import authorize
@@ -164,6 +173,14 @@ class AuditRuns:
             return None
         parts = [part_from_json(text) for text in self._store.read_parts(order.run)]
         report = combine(parts, started=order.started, remediate=order.remediate)
+        if self._reconciler.catalog.rbac_targets:  # role-stale needs every part's apps at once
+            sites = [
+                site
+                for index in range(order.parts)
+                for site in part_input_from_json(self._store.read_input(order.run, index)).sites
+            ]
+            stale = stale_roles(self._reconciler, sites)
+            report = replace(report, orphans=(*report.orphans, *stale))
         self._store.write_reports(report)
         for app in report.apps:
             self._events.drifted(app, correlation_id=order.correlation_id)

@@ -242,6 +242,12 @@ def test_the_audit_names_missing_and_stale_roles_with_the_command_that_fixes_the
     assert [(o.target, "az role assignment delete --ids" in o.detail) for o in mine] == [("invoices", True)]
     assert not [o for o in stale if emulator.identity_of(app)[0] in o.detail]
 
+    # The timer's path: parts over the queue, the last worker aggregates and scans the RBAC scopes once.
+    reports = [runtime.audits.run_part(m) for m in runtime.audits.start(correlation_id=f"rbac-{run_id}")]
+    (queued,) = [r for r in reports if r is not None]
+    found = [o.target for o in queued.orphans if o.kind is DriftKind.ROLE_STALE and old_principal in o.detail]
+    assert found == ["invoices"]
+
 
 def test_a_key_vault_reference_through_a_user_assigned_identity_names_it_on_the_site(
     runtime: Any, emulator: Any, run_id: str
