@@ -26,7 +26,10 @@ def missing_admin_message(engine: Engine, server: ServerInfo, function_object_id
     """
     dialect = dialect_for(engine)
     object_id = group.object_id if group else (function_object_id or "<function identity object id>")
-    name = group.name if group else "<function identity name>"
+    # An exact command, never a blank to fill in: the service principal's display name is read by
+    # `az ad sp show --id <object id>` (learn.microsoft.com/cli/azure/ad/sp#az-ad-sp-show: --id takes
+    # the object id) inside the command itself.
+    name = group.name if group else f'"$(az ad sp show --id {object_id} --query displayName -o tsv)"'
     rid = server.id
     where = f"--resource-group {rid.resource_group} --server-name {rid.names[0]}"
     lead = f"the function is not an Entra administrator of {rid.id}"
@@ -44,5 +47,6 @@ def missing_admin_message(engine: Engine, server: ServerInfo, function_object_id
         )
     arguments = f"{where} --display-name {name} --object-id {object_id}"
     return (
-        f"{lead}; an owner of the server can set it: {dialect.admin_command} {arguments}{dialect.admin_command_extra}"
+        f"{lead}; an owner of the server can set it: {dialect.admin_command} {arguments}"
+        + dialect.admin_command_extra.format(resource_group=rid.resource_group, server=rid.names[0])
     )

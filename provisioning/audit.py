@@ -11,15 +11,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 
+from provisioning.engines.dialects import dialect_for
 from provisioning.engines.rbac import app_of_note, is_ours
-from provisioning.errors import (
-    AdminMissing,
-    InvalidRequest,
-    NotFound,
-    PolicyViolation,
-    PrincipalConflict,
-    ProvisioningError,
-)
+from provisioning.errors import AdminMissing, InvalidRequest, PolicyViolation, PrincipalConflict, ProvisioningError
 from provisioning.models import Grant, SiteState, Target
 from provisioning.plan import (
     DATABASE_STEPS,
@@ -28,6 +22,7 @@ from provisioning.plan import (
     AttachUserIdentity,
     CreatePrincipal,
     CreateUserIdentity,
+    DropPrincipal,
     EnableSystemIdentity,
     GrantPrivileges,
     Plan,
@@ -71,6 +66,20 @@ class DriftKind(str, Enum):
     ROLE_MISSING = "role-missing"
     ROLE_EXCESS = "role-excess"  # made by this product, no longer requested
     ROLE_STALE = "role-stale"  # made by this product for an identity no audited app has any more
+    NEVER_PROVISIONED = "never-provisioned"  # requested, not applied yet: the state `pending`, not drift
+
+
+class AuditState(str, Enum):
+    """One word per app, most urgent first; a pipeline or a person filters on it."""
+
+    ERROR = "error"  # the audit could not tell (unreachable, throttled, something not found)
+    INVALID = "invalid"  # the request (tag or kept request) is malformed
+    DENIED = "denied"  # the catalog refuses it, or the function is not the server's administrator
+    CONFLICT = "conflict"  # another owner holds what the request needs
+    DRIFTED = "drifted"
+    PENDING = "pending"  # requested, never provisioned
+    REMEDIATED = "remediated"
+    CLEAN = "clean"
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ class Drift:
     kind: DriftKind
     detail: str
     target: str | None = None
+    fix: str | None = None  # the exact statement or command that removes it, when it is not an apply
 
 
 @dataclass(frozen=True)
@@ -89,11 +99,20 @@ class AppAudit:
 
     @property
     def status(self) -> str:
+        kinds = {d.kind for d in self.drift}
         if self.error:
-            return "error"
-        if self.drift and not self.remediated:
-            return "drifted"
-        return "remediated" if self.remediated else "clean"
+            return AuditState.ERROR.value
+        if DriftKind.REQUEST_INVALID in kinds:
+            return AuditState.INVALID.value
+        if kinds & {DriftKind.POLICY_DENIED, DriftKind.ADMIN_MISSING}:
+            return AuditState.DENIED.value
+        if DriftKind.PRINCIPAL_CONFLICT in kinds:
+            return AuditState.CONFLICT.value
+        if self.remediated:
+            return AuditState.REMEDIATED.value
+        if DriftKind.NEVER_PROVISIONED in kinds:
+            return AuditState.PENDING.value
+        return AuditState.DRIFTED.value if self.drift else AuditState.CLEAN.value
 
 
 @dataclass(frozen=True)
@@ -104,10 +123,11 @@ class AuditReport:
     apps: tuple[AppAudit, ...] = field(default=())
     orphans: tuple[Drift, ...] = field(default=())
     catalog_queries: dict[str, int] = field(default_factory=dict)  # per "server/database"
+    incomplete: tuple[str, ...] = field(default=())  # what the audit could not look at, and why
 
     def counts(self) -> dict[str, int]:
         statuses = [a.status for a in self.apps]
-        return {status: statuses.count(status) for status in ("clean", "drifted", "remediated", "error")}
+        return {state.value: statuses.count(state.value) for state in AuditState}
 
     def drift_by_kind(self) -> dict[str, int]:
         totals = {kind.value: 0 for kind in DriftKind}
@@ -126,6 +146,10 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
     (its new id is not known yet), and a principal created or rebound needs every grant again; those
     follow-on steps are not separate drift.
     """
+    first = next((s for s in plan.steps if isinstance(s, SetAppSettings) and MANAGED_KEYS_SETTING in s.absent), None)
+    if first is not None:  # the bookkeeping setting is written by the first apply: nothing has drifted yet
+        return (Drift(DriftKind.NEVER_PROVISIONED, f"requested, never provisioned: the first apply has "
+                      f"{len(plan.steps)} step(s)"),)  # fmt: skip
     identity_changes = any(isinstance(step, IDENTITY_STEPS) for step in plan.steps)
     recreated = {step.target for step in plan.steps if isinstance(step, CreatePrincipal | RebindPrincipal)}
     found: list[Drift] = [
@@ -170,14 +194,7 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
             )
         elif isinstance(step, SetAppSettings):
             found += [Drift(DriftKind.SETTING_CHANGED, move.description) for move in step.plain_names_moved]
-            for key, _ in step.set:
-                if key in BOOKKEEPING:
-                    continue  # our own record of what we manage: not something the app reads
-                kind = DriftKind.SETTING_MISSING if key in step.absent else DriftKind.SETTING_CHANGED
-                found.append(Drift(kind, f"app setting {key}"))
-            found += [
-                Drift(DriftKind.SETTING_CHANGED, f"app setting {key} is no longer managed") for key in step.remove
-            ]
+            found += _setting_drift(step)
     found += [
         Drift(DriftKind.POLICY_DENIED if e.denied else DriftKind.REQUEST_INVALID, e.reason, e.target)
         for e in plan.skipped
@@ -191,6 +208,23 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
         for rid in plan.unrequested_identities
     ]
     return tuple(found)
+
+
+def _setting_drift(step: SetAppSettings) -> list[Drift]:
+    """One finding per connection and kind, naming its settings (a connection's settings go together:
+    ``AZURE_POSTGRESQL_HOST`` and ``AZURE_POSTGRESQL_USER`` are one connection)."""
+    groups: dict[tuple[DriftKind, str], list[str]] = {}
+    for key, _ in step.set:
+        if key in BOOKKEEPING:
+            continue  # our own record of what we manage: not something the app reads
+        kind = DriftKind.SETTING_MISSING if key in step.absent else DriftKind.SETTING_CHANGED
+        groups.setdefault((kind, key.rsplit("_", 1)[0]), []).append(key)
+    for key in step.remove:
+        groups.setdefault((DriftKind.SETTING_CHANGED, key.rsplit("_", 1)[0]), []).append(key + " (no longer managed)")
+    return [
+        Drift(kind, f"app setting(s) of connection {connection}: {', '.join(sorted(keys))}")
+        for (kind, connection), keys in sorted(groups.items())
+    ]
 
 
 def _grant_text(grant: Grant) -> str:
@@ -216,6 +250,7 @@ class AuditPart:
     apps: tuple[AppAudit, ...]
     orphans: tuple[Drift, ...] = ()
     catalog_queries: dict[str, int] = field(default_factory=dict)
+    incomplete: tuple[str, ...] = ()  # databases the orphan scan could not read, and why
 
 
 def audit(
@@ -265,9 +300,10 @@ def audit_part(
             if progress is not None:
                 progress(number, outcome)
         claimed = set().union(*(_claims(reconciler, site) for site in apps)) if apps else set()
-        orphans = _orphans(reconciler, batch, claimed, scanned) + _stale_roles(reconciler, claimed, set(rbac_scopes))
+        orphans, skipped = _orphans(reconciler, batch, claimed, scanned)
+        orphans += _stale_roles(reconciler, claimed, set(rbac_scopes))
         queries = batch.catalog_queries()
-    return AuditPart(tuple(results), orphans, queries)
+    return AuditPart(tuple(results), orphans, queries, skipped)
 
 
 def combine(parts: Iterable[AuditPart], *, started: datetime, remediate: bool) -> AuditReport:
@@ -275,14 +311,18 @@ def combine(parts: Iterable[AuditPart], *, started: datetime, remediate: bool) -
     apps: list[AppAudit] = []
     orphans: list[Drift] = []
     queries: dict[str, int] = {}
+    incomplete: list[str] = []
     for part in parts:
         apps += part.apps
         orphans += part.orphans
+        incomplete += part.incomplete
         for database, count in part.catalog_queries.items():
             queries[database] = queries.get(database, 0) + count
     apps.sort(key=lambda audit: audit.app.key)
     orphans.sort(key=lambda drift: (drift.target or "", drift.detail))
-    return AuditReport(started, datetime.now(UTC), remediate, tuple(apps), tuple(orphans), queries)
+    return AuditReport(
+        started, datetime.now(UTC), remediate, tuple(apps), tuple(orphans), queries, tuple(sorted(incomplete))
+    )
 
 
 def _read_snapshot(batch: Sessions, target: Target) -> None:
@@ -336,9 +376,7 @@ def _audit_site(
         found = drift_of_error(exc)
         assert found is not None
         return AppAudit(app, (found,))
-    except NotFound as exc:
-        return AppAudit(app, error=f"app disappeared during the audit: {exc}")
-    except ProvisioningError as exc:
+    except ProvisioningError as exc:  # NotFound included: it names what is missing (the app, a server...)
         log.warning("audit of %s failed: %s", app.id, exc)
         return AppAudit(app, error=str(exc))
 
@@ -401,6 +439,7 @@ def _stale_roles(reconciler: Reconciler, claimed: set[tuple[str, str]], scopes: 
                         f"made for {app_of_note(assignment.description) or 'an app'} that no longer uses it; "
                         f"fix: az role assignment delete --ids {assignment.id}",
                         target.name,
+                        fix=f"az role assignment delete --ids {assignment.id}",
                     )
                 )
     return tuple(found)
@@ -412,10 +451,12 @@ def _database_key(target: Target) -> str:
 
 def _orphans(
     reconciler: Reconciler, batch: Sessions, claimed: set[tuple[str, str]], servers: set[str]
-) -> tuple[Drift, ...]:
+) -> tuple[tuple[Drift, ...], tuple[str, ...]]:
     """Entra-bound principals holding privileges in a catalog database that no audited app claims
-    (an app deleted or untagged under ``on_remove: report``). Administrators are never orphans."""
+    (an app deleted or untagged under ``on_remove: report``), each with the statements that drop it.
+    Administrators are never orphans. A database that could not be read is named, never silent."""
     found: list[Drift] = []
+    skipped: list[str] = []
     for target in reconciler.catalog.targets.values():
         if target.server.key not in servers:
             continue
@@ -423,6 +464,7 @@ def _orphans(
             snapshot = batch.snapshot(target)
         except ProvisioningError as exc:
             log.warning("orphan scan of %s skipped: %s", target.name, exc)
+            skipped.append(f"orphan scan of target {target.name} ({target.database}) skipped: {exc}")
             continue
         admins = {admin.login for admin in batch.servers[target.server.key].administrators}
         claimed_on_server = {name for key, name in claimed if key.startswith(target.server.key + "/")}
@@ -439,13 +481,26 @@ def _orphans(
                         target.name,
                     )
                 )
-            else:
-                found.append(
-                    Drift(
-                        DriftKind.ORPHAN_PRINCIPAL,
-                        f"principal {name!r} (bound to {binding}) holds privileges in "
-                        f"{target.database} but no managed app uses it",
-                        target.name,
-                    )
+                continue
+            session = batch.get(target)  # revoke first: some engines refuse to drop a principal with grants
+            revoke = RevokePrivileges(target.name, name, tuple(sorted(snapshot.grants[name])))
+            # What it owns goes to the owner of the managed scope, as on removal: no data is dropped.
+            successor = snapshot.default_owner if dialect_for(target.engine).retires_by_reassigning else None
+            try:
+                statements = session.render(revoke, target) + session.render(
+                    DropPrincipal(target.name, name, successor), target
                 )
-    return tuple(found)
+            except ProvisioningError as exc:  # e.g. nothing to hand its objects to: say so, keep the finding
+                log.warning("no drop statement for orphan %s on %s: %s", name, target.name, exc)
+                statements = ()
+            found.append(
+                Drift(
+                    DriftKind.ORPHAN_PRINCIPAL,
+                    f"principal {name!r} (bound to {binding}) holds privileges in database "
+                    f"{target.database} on server {target.server.names[0]} but no managed app uses it; "
+                    f"the fix runs in {target.database}",
+                    target.name,
+                    fix="; ".join(statement.rstrip(";") for statement in statements) + ";" if statements else None,
+                )
+            )
+    return tuple(found), tuple(skipped)

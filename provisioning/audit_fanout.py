@@ -211,6 +211,7 @@ def part_to_json(part: AuditPart) -> str:
             ],
             "orphans": [_drift_to_dict(d) for d in part.orphans],
             "catalog_queries": part.catalog_queries,
+            "incomplete": list(part.incomplete),
         }
     )
 
@@ -227,15 +228,16 @@ def part_from_json(text: str) -> AuditPart:
         for a in body["apps"]
     )
     orphans = tuple(_drift_from_dict(d) for d in body["orphans"])
-    return AuditPart(apps, orphans, {str(k): int(v) for k, v in body["catalog_queries"].items()})
+    queries = {str(k): int(v) for k, v in body["catalog_queries"].items()}
+    return AuditPart(apps, orphans, queries, tuple(str(reason) for reason in body.get("incomplete", [])))
 
 
 def _drift_to_dict(drift: Drift) -> dict[str, Any]:
-    return {"kind": drift.kind.value, "detail": drift.detail, "target": drift.target}
+    return {"kind": drift.kind.value, "detail": drift.detail, "target": drift.target, "fix": drift.fix}
 
 
 def _drift_from_dict(item: dict[str, Any]) -> Drift:
-    return Drift(DriftKind(item["kind"]), item["detail"], item["target"])
+    return Drift(DriftKind(item["kind"]), item["detail"], item["target"], item.get("fix"))
 
 
 def _site_to_dict(site: SiteState) -> dict[str, Any]:

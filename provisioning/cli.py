@@ -244,7 +244,8 @@ def _audit(out: Any, runtime: Runtime, args: argparse.Namespace) -> int:
         report = audit(runtime.reconciler, sites, remediate=args.remediate, progress=lambda _n, a: advance(a))
     paths = write_reports(report, args.report_dir) if args.report_dir else {}
     out.audited(report, to_document(report), paths)
-    clean = all(a.status in ("clean", "remediated") for a in report.apps) and not report.orphans
+    settled = all(a.status in ("clean", "remediated") for a in report.apps)
+    clean = settled and not report.orphans and not report.incomplete  # an incomplete audit proves nothing
     return Exit.FAILED if args.fail_on_drift and not clean else Exit.OK
 
 

@@ -143,6 +143,8 @@ class Output:
                 )
             if table.row_count:
                 self.out.print(table)
+        for reason in report.incomplete:
+            self.err.print(f"[yellow]incomplete:[/] {escape(reason)}")
         for kind, path in paths.items():
             self.err.print(f"{kind} report: {path}")
         counts = ", ".join(f"{n} {status}" for status, n in report.counts().items() if n)

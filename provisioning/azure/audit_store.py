@@ -4,13 +4,15 @@ Storage errors are translated into the core's tree, like every adapter's."""
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import TYPE_CHECKING, Any
 
 from provisioning.audit import AuditReport
 from provisioning.azure.arm import azure_errors
 from provisioning.azure.storage import blob_service
 from provisioning.config import Config
-from provisioning.report import to_html, to_json, to_markdown
+from provisioning.report import HISTORY, to_html, to_json, to_markdown
+from provisioning.trend import appended
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -59,15 +61,24 @@ class AuditStore:
             return [parts.download_blob(name).readall().decode() for name in names]
 
     def write_reports(self, report: AuditReport) -> None:
-        """``latest.json``, ``latest.md`` and ``latest.html``: what GET /api/audit/latest serves."""
-        documents = (
-            ("latest.json", to_json(report)),
-            ("latest.md", to_markdown(report)),
-            ("latest.html", to_html(report)),
-        )
+        """``latest.json``, ``latest.md`` and ``latest.html``: what GET /api/audit/latest serves; the
+        audit is added to ``history.json``, the trend the HTML report draws. One worker writes a run's
+        reports (``claim_aggregation``), so the history is not written concurrently by one run."""
+        from azure.core.exceptions import ResourceNotFoundError
+
         with azure_errors("write the audit reports"):
             reports = self._container(REPORTS)
-            for name, text in documents:
+            try:
+                kept: str | None = reports.download_blob(HISTORY).readall().decode()
+            except ResourceNotFoundError:
+                kept = None
+            history = appended(kept, report)
+            for name, text in (
+                (HISTORY, json.dumps(history, indent=1)),
+                ("latest.json", to_json(report)),
+                ("latest.md", to_markdown(report)),
+                ("latest.html", to_html(report, history)),
+            ):
                 reports.upload_blob(name, text.encode(), overwrite=True)
 
     def _container(self, name: str) -> Any:

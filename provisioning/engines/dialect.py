@@ -47,7 +47,7 @@ class Dialect(ABC):
     default_port: ClassVar[int]
     token_audience: ClassVar[TokenAudience]  # the resource its access tokens are for (scope per cloud)
     admin_command: ClassVar[str]  # the az command an owner runs to make an Entra administrator
-    admin_command_extra: ClassVar[str] = ""
+    admin_command_extra: ClassVar[str] = ""  # appended; may name {resource_group} and {server}
     several_admins: ClassVar[bool] = False  # False: one administrator, which is never replaced
 
     def principal_home(self, target: Target) -> str:

@@ -34,7 +34,14 @@ class MysqlDialect(Dialect):
     default_port = 3306
     token_audience = TokenAudience.OSSRDBMS
     admin_command = "az mysql flexible-server ad-admin create"
-    admin_command_extra = " --identity <the server's user-assigned identity, which needs Microsoft Graph read rights>"
+    # `ad-admin create` requires --identity: the name or id of the server's own user-assigned identity
+    # (learn.microsoft.com/cli/azure/mysql/flexible-server/ad-admin#az-mysql-flexible-server-ad-admin-create),
+    # which needs Microsoft Graph read rights; `identity list` shows the server's identities.
+    admin_command_extra = (
+        " --identity followed by the server's own user-assigned identity (which needs Microsoft Graph read"
+        " rights), as listed by az mysql flexible-server identity list --resource-group {resource_group}"
+        " --server-name {server}"
+    )
 
     def name_fits(self, name: str) -> bool:
         return len(name) <= NAME_CHARACTERS

@@ -149,6 +149,38 @@ def test_audit_exits_zero_with_drift_unless_told_to_fail(emulator: Any, product_
     cli("audit", "--fail-on-drift", env=product_environment, check=1)
 
 
+def test_audit_states_are_separate_and_a_skipped_scan_is_marked_incomplete(
+    emulator: Any, product_environment: dict[str, str], tmp_path: Path
+) -> None:
+    catalog = json.loads(Path(product_environment["PASSWORDLESS_CATALOG"]).read_text())
+    ghost = dict(catalog["targets"][0], name="ghost")
+    ghost["server"] = ghost["server"].rsplit("/", 1)[0] + "/pg-does-not-exist"
+    catalog["targets"].append(ghost)
+    with_ghost = tmp_path / "catalog.json"
+    with_ghost.write_text(json.dumps(catalog))
+    env = product_environment | {"PASSWORDLESS_CATALOG": str(with_ghost)}
+    apps = {
+        "pending": new_app(emulator, tag="orders:reader"),
+        "invalid": new_app(emulator, tag="orders"),
+        "denied": new_app(emulator, tag="orders:owner"),
+        "error": new_app(emulator, tag="ghost:reader"),
+        "drifted": new_app(emulator, tag="orders:reader"),
+    }
+    cli("apply", "--app", apps["drifted"], env=env)
+    emulator.set_app_setting(apps["drifted"], "AZURE_POSTGRESQL_CONNECTIONSTRING", None)
+
+    document = json.loads(cli("audit", "--json", env=env).stdout)
+    by_app = {entry["app"].lower(): entry for entry in document["apps"]}
+    for state, app in apps.items():
+        assert by_app[app.lower()]["status"] == state, by_app[app.lower()]
+        assert by_app[app.lower()]["fix"].startswith("passwordless apply --subscription")
+    ghost_error = by_app[apps["error"].lower()]["error"]
+    assert "disappeared" not in ghost_error and "pg-does-not-exist" in ghost_error  # names what is missing
+    assert [d["kind"] for d in by_app[apps["drifted"].lower()]["drift"]] == ["setting-missing"]
+    assert any(reason.startswith("orphan scan of target ghost") for reason in document["incomplete"])
+    assert "incomplete: orphan scan of target ghost" in cli("audit", env=env).stderr
+
+
 CATALOG_WITH_ERRORS = """\
 profiles:
   auditor: [SELECT, DROP]

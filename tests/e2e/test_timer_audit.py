@@ -72,7 +72,8 @@ def test_timer_audit_reports_every_tagged_app_without_writing(
     document = json.loads(report("latest.json", connection))
     by_app = {entry["app"].lower(): entry for entry in document["apps"]}
     assert untagged.lower() not in by_app
-    assert {d["kind"] for d in by_app[tagged.lower()]["drift"]} >= {"identity-disabled", "principal-missing"}
+    assert by_app[tagged.lower()]["status"] == "pending"  # requested, never provisioned: not drift
+    assert [d["kind"] for d in by_app[tagged.lower()]["drift"]] == ["never-provisioned"]
     assert [d["kind"] for d in by_app[broken.lower()]["drift"]] == ["request-invalid"]
     assert "entry 1 'orders'" in by_app[broken.lower()]["drift"][0]["detail"]
     assert "Passwordless connections audit" in report("latest.md", connection)
@@ -121,5 +122,5 @@ def test_the_timer_remediates_only_when_its_setting_says_so(
     shared_runtime.cache_clear()
 
     (entry,) = document["apps"]
-    assert (document["remediate"], entry["status"]) == (remediates, "remediated" if remediates else "drifted")
+    assert (document["remediate"], entry["status"]) == (remediates, "remediated" if remediates else "pending")
     assert runtime.reconciler.reconcile_app(app, Mode.PLAN).plan.empty is remediates

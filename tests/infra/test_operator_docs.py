@@ -38,5 +38,15 @@ def test_the_documented_report_has_the_report_schema() -> None:
     assert set(documented["summary"]) == set(actual["summary"])
     assert set(documented["summary"]["drift_by_kind"]) <= set(actual["summary"]["drift_by_kind"])
     (app,) = documented["apps"]
-    assert set(app) == {"app", "status", "error", "drift"}
-    assert set(app["drift"][0]) == {"kind", "target", "detail"}
+    assert set(app) == set(to_document_app_keys())
+    assert set(app["drift"][0]) == {"kind", "target", "detail", "fix"}
+    assert set(documented["orphans"][0]) == {"kind", "target", "detail", "fix"}
+
+
+def to_document_app_keys() -> list[str]:
+    from provisioning.audit import AppAudit
+    from provisioning.resource_ids import parse_app_id
+
+    now = datetime.now(UTC)
+    app = parse_app_id("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/a")
+    return list(to_document(AuditReport(now, now, False, (AppAudit(app),)))["apps"][0])
