@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: install services lint test test-unit test-integration demo bench clean check-infra
+.PHONY: install services lint test test-unit test-integration demo playground bench clean check-infra
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,15 @@ test-unit: install
 
 demo: install services
 	$(PY) -m emulator.demo
+
+# Try it by hand: the emulator with a small estate on fixed ports, Azurite, the local databases, the
+# MySQL endpoint, a local host for the function app and a working local.settings.json (README).
+PLAYGROUND_ARM_PORT ?= 8443
+PLAYGROUND_HOST_PORT ?= 7071
+PLAYGROUND_MYSQL_PORT ?= 13306
+playground: install services
+	$(PY) -m emulator.playground --arm-port $(PLAYGROUND_ARM_PORT) --host-port $(PLAYGROUND_HOST_PORT) \
+	  --mysql-port $(PLAYGROUND_MYSQL_PORT)
 
 # Every benchmark under bench/, side by side in one run: bench/results.json and a table of targets.
 bench: install services

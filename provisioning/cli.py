@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from enum import IntEnum
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="passwordless", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        metavar="FILE",
+        help="take the settings from a Functions local.settings.json (its Values) instead of the environment",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("--json", action="store_true", help="print JSON on stdout instead of text")
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = terminal.Output(json_mode=args.json)
     try:
+        if args.settings is not None:
+            os.environ.update(_local_settings(args.settings))
         if args.command == "catalog":
             return _catalog_check(out, args.file)
         if args.command == "targets":
@@ -127,6 +136,21 @@ def main(argv: list[str] | None = None) -> int:
         code = exit_code_for(exc)
         out.error(exc, code)
         return code
+
+
+def _local_settings(path: Path) -> dict[str, str]:
+    """The ``Values`` of a local.settings.json, the file ``func start`` and ``make playground`` use."""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8")).get("Values")
+    except OSError as exc:
+        raise InvalidRequest(f"settings file {path} cannot be read: {exc.strerror}", field="--settings") from exc
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise InvalidRequest(
+            f"{path}: not a local.settings.json (a JSON object with 'Values')", field="--settings"
+        ) from exc
+    if not isinstance(values, dict):
+        raise InvalidRequest(f"{path}: 'Values' must be an object of setting names to values", field="--settings")
+    return {str(key): str(value) for key, value in values.items()}
 
 
 def _app_and_request(args: argparse.Namespace, config: Config) -> tuple[AppRef, dict[str, Any] | None]:
@@ -262,8 +286,6 @@ def _catalog_check(out: Any, path: Path) -> int:
 
 
 def _targets(out: Any, path: Path | None) -> int:
-    import os
-
     from provisioning.catalog import load_catalog
 
     location = str(path) if path else os.environ.get("PASSWORDLESS_CATALOG", "").strip()
