@@ -146,8 +146,7 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
     (its new id is not known yet), and a principal created or rebound needs every grant again; those
     follow-on steps are not separate drift.
     """
-    first = next((s for s in plan.steps if isinstance(s, SetAppSettings) and MANAGED_KEYS_SETTING in s.absent), None)
-    if first is not None:  # the bookkeeping setting is written by the first apply: nothing has drifted yet
+    if _never_provisioned(plan):  # nothing has drifted yet: all of it is the first apply
         return (Drift(DriftKind.NEVER_PROVISIONED, f"requested, never provisioned: the first apply has "
                       f"{len(plan.steps)} step(s)"),)  # fmt: skip
     identity_changes = any(isinstance(step, IDENTITY_STEPS) for step in plan.steps)
@@ -208,6 +207,17 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
         for rid in plan.unrequested_identities
     ]
     return tuple(found)
+
+
+def _never_provisioned(plan: Plan) -> bool:
+    """No bookkeeping setting exists yet: every apply writes them, so no apply has run."""
+    if plan.unrequested_identities:
+        return False
+    for step in plan.steps:
+        if isinstance(step, SetAppSettings) and MANAGED_KEYS_SETTING in step.absent:
+            kept = {key for key, _ in step.set} & (BOOKKEEPING - {MANAGED_KEYS_SETTING})
+            return kept <= set(step.absent)
+    return False
 
 
 def _setting_drift(step: SetAppSettings) -> list[Drift]:

@@ -27,6 +27,8 @@ class ClientType(str, Enum):
     SPRINGBOOT = "springboot"
     NODEJS = "nodejs"
     GO = "go"
+    PHP = "php"
+    RUBY = "ruby"
 
 
 class OnRemove(str, Enum):

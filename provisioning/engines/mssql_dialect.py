@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from provisioning.clouds import TokenAudience
 from provisioning.engines.dialect import DML, Dialect, PrincipalScope
+from provisioning.errors import InvalidRequest
 from provisioning.models import (
     BindingKind,
     ClientType,
@@ -56,6 +57,14 @@ class SqlDialect(Dialect):
         SqlClient ``User ID=<identity-client-ID>``, JDBC ``msiClientId=<msiClientId>``; SqlClient's
         "Active Directory Managed Identity" takes the user-assigned identity's client id as User Id)."""
         uami = c.user_assigned_client_id
+        if client in (ClientType.PHP, ClientType.RUBY):
+            # Service Connector offers PHP and Ruby on Azure SQL with a secret only, never with a managed
+            # identity (learn.microsoft.com/azure/service-connector/how-to-integrate-sql-database): no names.
+            raise InvalidRequest(
+                f"target {c.target}: Azure SQL has no passwordless settings for client type {client.value} "
+                "(Service Connector offers it only with a password); choose dotnet, java, nodejs or python",
+                field="passwordless-client",
+            )
         if client is ClientType.DOTNET:
             user = f"User ID={uami};" if uami else ""
             return {

@@ -77,4 +77,11 @@ class MysqlDialect(Dialect):
                 "PORT": port,
                 "SSL": str(tls_on).lower(),
             }
+        # PHP (mysqli) and Ruby (mysql2), system- and user-assigned managed identity:
+        # learn.microsoft.com/azure/service-connector/how-to-integrate-mysql
+        if client is ClientType.PHP:
+            flag = {"FLAG": "MYSQLI_CLIENT_SSL"} if tls_on else {}
+            return {"DBNAME": c.database, "HOST": c.fqdn, "PORT": port, "USERNAME": c.principal} | flag
+        if client is ClientType.RUBY:
+            return {"DATABASE": c.database, "HOST": c.fqdn, "USERNAME": c.principal, "SSLMODE": sslmode.lower()}
         return {"NAME": c.database, "HOST": c.fqdn, "USER": c.principal}

@@ -81,6 +81,11 @@ class PostgresDialect(Dialect):
                 "PORT": port,
                 "SSL": str(tls_on).lower(),
             }
+        if client in (ClientType.PHP, ClientType.RUBY):
+            # PHP (native) and Ruby (ruby-pg), system- and user-assigned managed identity:
+            # learn.microsoft.com/azure/service-connector/how-to-integrate-postgres
+            libpq = f"host={c.fqdn} port={port} dbname={c.database} sslmode={sslmode} user={c.principal}"
+            return {"CONNECTIONSTRING": libpq}
         return {
             "CONNECTIONSTRING": f"dbname={c.database} host={c.fqdn} port={port} sslmode={sslmode} user={c.principal}"
         }

@@ -149,3 +149,55 @@ def test_tls_off_is_visible_in_the_connection_string() -> None:
 )
 def test_client_inferred_from_the_stack(stack: str, client: ClientType) -> None:
     assert infer_client(stack) is client
+
+
+@pytest.mark.parametrize(
+    ("engine", "client", "expected"),
+    [  # Service Connector's names: learn.microsoft.com/azure/service-connector/how-to-integrate-postgres, -mysql
+        (
+            Engine.POSTGRES,
+            ClientType.PHP,
+            {"AZURE_POSTGRESQL_CONNECTIONSTRING": "host=srv.example port=5432 dbname=db sslmode=require user=shop"},
+        ),
+        (
+            Engine.POSTGRES,
+            ClientType.RUBY,
+            {"AZURE_POSTGRESQL_CONNECTIONSTRING": "host=srv.example port=5432 dbname=db sslmode=require user=shop"},
+        ),
+        (
+            Engine.MYSQL,
+            ClientType.PHP,
+            {
+                "AZURE_MYSQL_DBNAME": "db",
+                "AZURE_MYSQL_HOST": "srv.example",
+                "AZURE_MYSQL_PORT": "3306",
+                "AZURE_MYSQL_USERNAME": "shop",
+                "AZURE_MYSQL_FLAG": "MYSQLI_CLIENT_SSL",
+            },
+        ),
+        (
+            Engine.MYSQL,
+            ClientType.RUBY,
+            {
+                "AZURE_MYSQL_DATABASE": "db",
+                "AZURE_MYSQL_HOST": "srv.example",
+                "AZURE_MYSQL_USERNAME": "shop",
+                "AZURE_MYSQL_SSLMODE": "required",
+            },
+        ),
+    ],
+)
+def test_php_and_ruby_get_service_connectors_names(
+    engine: Engine, client: ClientType, expected: dict[str, str]
+) -> None:
+    assert settings_for(conn(engine, client)) == expected
+    with_identity = settings_for(conn(engine, client, client_id="c1d"))
+    assert with_identity == expected | {f"{next(iter(expected)).rsplit('_', 1)[0]}_CLIENTID": "c1d"}
+
+
+@pytest.mark.parametrize("client", [ClientType.PHP, ClientType.RUBY])
+def test_php_and_ruby_on_azure_sql_are_refused_by_name(client: ClientType) -> None:
+    from provisioning.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match=f"no passwordless settings for client type {client.value}"):
+        settings_for(conn(Engine.SQL, client))
