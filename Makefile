@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: install services lint test test-unit test-integration demo playground bench clean check-infra
+.PHONY: install services lint test test-unit test-integration demo playground bench clean check-infra soak
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ check-infra: $(STAMP) $(CHECKOV_STAMP)
 
 test: install services lint check-infra
 	$(VENV)/bin/pytest
+
+# The model-based histories of tests/model, twenty times as many as make test runs, new random ones
+# each time (make test replays the same derandomized set).
+soak: install services
+	MODEL_SOAK=1 $(VENV)/bin/pytest -q tests/model --timeout=3600
 
 test-unit: install
 	$(VENV)/bin/pytest tests/unit

@@ -1,0 +1,130 @@
+"""The product as it is deployed, driven the way Azure drives it: ARM changes made in the emulator
+raise Event Grid events, which are delivered to the Event Grid handler; the status route answers the
+"second plan"; the audit runs over Resource Graph discovery. Nothing here reaches into the core's
+internals, so the core can be reshaped without touching the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+from provisioning.audit import audit
+from provisioning.errors import TransientError
+from provisioning.resource_ids import parse_app_id
+from provisioning.runtime import shared_runtime
+from tests.estates import APPS_GROUP, SUBSCRIPTION
+from tests.functions_index import user_function
+from tests.model.expected import CUSTOM_PROFILES, PROFILES
+from triggers.eventgrid import handle_event
+
+EVENT_GRID_ATTEMPTS = 3  # Event Grid retries a delivery that raised
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    database: str
+    on_remove: str  # report | revoke
+
+
+class World:
+    """One engine's server with two target databases, the emulator, and the catalog file the
+    function reads (a catalog edit is a new file and a fresh worker, as a redeploy gives)."""
+
+    def __init__(
+        self, emulator: Any, server: Any, server_id: str, targets: tuple[TargetSpec, ...], catalog: Path, run_id: str
+    ) -> None:
+        self.emulator = emulator
+        self.run_id = run_id
+        self.on_history: Callable[[], None] = lambda: None
+        self.server = server
+        self.server_id = server_id
+        self.targets = {t.name: t for t in targets}
+        self.catalog_path = catalog
+        self._delivered = 0
+
+    # -- the platform team's catalog --------------------------------------------------------
+    def write_catalog(self, offered: dict[str, tuple[str, ...]]) -> None:
+        """``offered``: target -> roles it offers; a target not in it is not in the catalog."""
+        document = {
+            "profiles": CUSTOM_PROFILES,
+            "targets": [
+                {
+                    "name": spec.name,
+                    "engine": self.server.engine,
+                    "server": self.server_id,
+                    "database": spec.database,
+                    "roles": list(offered[spec.name]),
+                    "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+                    "on_remove": spec.on_remove,
+                    **({} if self.server.engine == "sql" else {"tls": "disable"}),
+                }
+                for spec in self.targets.values()
+                if spec.name in offered
+            ],
+        }
+        assert set(PROFILES) >= {r for roles in offered.values() for r in roles}
+        self.catalog_path.write_text(json.dumps(document), encoding="utf-8")
+        shared_runtime.cache_clear()  # the next invocation runs on a worker that read the new catalog
+
+    # -- Event Grid -------------------------------------------------------------------------
+    def start_history(self) -> None:
+        self.emulator.clear_events()
+        self._delivered = 0
+        self.on_history()
+        shared_runtime.cache_clear()
+
+    def deliver_events(self, app_id: str) -> list[str]:
+        """Deliver every event raised since the last delivery about this app (including those of the
+        product's own writes, which it must ignore) to the Event Grid handler, retrying as Event Grid
+        does when the handler raises a transient error. Returns the handler's outcomes."""
+        events = self.emulator.events[self._delivered :]
+        self._delivered += len(events)
+        outcomes: list[str] = []
+        for event in events:
+            if not event["subject"].lower().startswith(app_id.lower()):
+                continue
+            payload = {
+                "id": event["id"],
+                "eventType": event["eventType"],
+                "subject": event["subject"],
+                "eventTime": datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")),
+                "data": event["data"],
+            }
+            for attempt in range(EVENT_GRID_ATTEMPTS):
+                try:
+                    outcomes.append(handle_event(payload, shared_runtime()))
+                    break
+                except TransientError:
+                    if attempt == EVENT_GRID_ATTEMPTS - 1:
+                        raise
+        return outcomes
+
+    # -- HTTP status and the audit ----------------------------------------------------------
+    def status(self, app_id: str) -> dict[str, Any]:
+        request = func.HttpRequest(method="GET", url="/api/connections", params={"app": app_id}, body=b"")
+        response = user_function("http_connection_status")(request)
+        document: dict[str, Any] = json.loads(response.get_body())
+        assert response.status_code == 200, document
+        return document
+
+    def audit_kinds(self, app_id: str, principals: set[str], *, remediate: bool = False) -> set[tuple[str, str | None]]:
+        """(kind, target) pairs the audit reports for this app, and orphans among its principals."""
+        runtime = shared_runtime()
+        app = parse_app_id(app_id)
+        sites = [site for site in runtime.discovery.list_tagged_apps() if site.app.key == app.key]
+        report = audit(runtime.reconciler, sites, remediate=remediate)
+        found = {(d.kind.value, d.target) for entry in report.apps for d in entry.drift}
+        errors = [entry.error for entry in report.apps if entry.error]
+        assert not errors, errors
+        found |= {
+            (d.kind.value, d.target) for d in report.orphans if any(f"principal {p!r}" in d.detail for p in principals)
+        }
+        return found
