@@ -76,6 +76,7 @@ class AppModel:
     client: str | None = None
     unrelated: dict[str, str] = field(default_factory=lambda: dict(UNRELATED))
     tables: list[tuple[str, str]] = field(default_factory=list)  # (target, table) the app created
+    identity_left_attached: bool = False  # the product attached one; switching away never detaches it
     # target -> (grants the product must leave alone, exactly as they are (an entry the catalog refuses)
     # or at most (a dropped target under ``on_remove: report``, whose principal may be retired))
     frozen: dict[str, tuple[frozenset[Grant], bool]] = field(default_factory=dict)
@@ -225,6 +226,7 @@ class History(RuleBasedStateMachine):
     def switch_identity(self) -> None:
         """system <-> a user-assigned identity the product creates (``create:<name>``)."""
         self.app.identity = "create" if self.app.identity == "system" else "system"
+        self.app.identity_left_attached |= self.app.identity == "create"
         self.world.emulator.set_tags(self.app_id, self.tags())
         self.settle()
 
@@ -242,6 +244,7 @@ class History(RuleBasedStateMachine):
         """Same name, new site, new system identity: the most common real-world event."""
         self.app.exists = True
         self.app.unrelated = dict(UNRELATED)
+        self.app.identity_left_attached = self.app.identity == "create"
         self.before_change(self.active())
         self.world.emulator.create_site(
             SUBSCRIPTION, APPS_GROUP, self.app.name, tags=self.tags(), app_settings=dict(self.app.unrelated)
@@ -327,6 +330,8 @@ class History(RuleBasedStateMachine):
         kinds = set()
         if any(grants for grants, _ in self.app.frozen.values()):
             kinds.add("privilege-unrequested")
+        if self.app.identity_left_attached and self.app.identity == "system":
+            kinds.add("privilege-unrequested")  # the identity it attached, which the request no longer names
         if self.skipped():
             kinds |= {"policy-denied", "request-invalid"}
         return kinds
