@@ -572,7 +572,6 @@ class _Loader:
             )
         self.estate.mysql_servers[key(server.id)] = server
 
-
     def _sql(self, group: ResourceGroup, node: Mapping[str, Any], where: str) -> None:
         name = str(_required(node, "name", where))
         server = SqlServer(
@@ -596,6 +595,7 @@ class _Loader:
                 principal_type=principal_type,
             )
         self.estate.sql_servers[key(server.id)] = server
+
 
 def _required(node: Mapping[str, Any], name: str, where: str) -> Any:
     if node.get(name) in (None, ""):

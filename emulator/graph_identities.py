@@ -7,15 +7,18 @@ query shape it sends, as Resource Graph would, and refuses any other:
     resources
     | where type in~ ('microsoft.web/sites', ..., 'microsoft.managedidentity/userassignedidentities')
     | where tostring(identity.principalId) =~ '<guid>' or ... or name =~ '<name>'
+            or tostring(identity.userAssignedIdentities) contains '<guid>'
     | project id, type, name, identity, tags
 
 Rows are the resources' ARM representations as Resource Graph keeps them (lower-case `type`, `name`
 of a slot as `site/slot`, `identity` of sites, `properties.principalId`/`clientId` of user-assigned
-identities, `tags`); `=~` and `in~` compare case-insensitively, as KQL defines them.
+identities, `tags`); `=~` and `in~` compare case-insensitively, and `contains` finds a case-insensitive
+substring of `tostring()` (JSON text for an object), as KQL defines them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +30,7 @@ from emulator.sites import identity_json
 USER_IDENTITY_TYPE = "microsoft.managedidentity/userassignedidentities"
 _TYPES = re.compile(r"\|\s*where\s+type\s+in~\s*\((?P<types>[^)]*)\)")
 _WHERE = re.compile(r"\|\s*where\s+(?!type\s+in~)(?P<terms>.+?)\s*(?=\||$)", re.DOTALL)
-_TERM = re.compile(r"^(?:tostring\((?P<path>[A-Za-z_.]+)\)|(?P<name>name))\s*=~\s*'(?P<value>[^']*)'$")
+_TERM = re.compile(r"^(?:tostring\((?P<path>[A-Za-z_.]+)\)|(?P<name>name))\s*(?P<op>=~|contains)\s*'(?P<value>[^']*)'$")
 
 
 def asks_for_identity_holders(query: str) -> bool:
@@ -46,16 +49,23 @@ def identity_holder_rows(estate: Estate, query: str, subscriptions: set[str]) ->
         term = _TERM.match(raw.strip())
         if term is None:
             raise bad_request(f"Unsupported term in the where clause: {raw.strip()!r}.", code="InvalidQuery")
-        terms.append((term.group("path") or "name", term.group("value").lower()))
+        terms.append((term.group("path") or "name", term.group("op"), term.group("value").lower()))
     rows = [row for row in _rows(estate) if key(row["subscriptionId"]) in subscriptions and row["type"] in types]
-    return sorted((row for row in rows if any(_lookup(row, path) == value for path, value in terms)), key=_id_key)
+    return sorted((row for row in rows if any(_holds(row, *term) for term in terms)), key=_id_key)
+
+
+def _holds(row: dict[str, Any], path: str, op: str, value: str) -> bool:
+    text = _lookup(row, path)
+    return value in text if op == "contains" else text == value
 
 
 def _lookup(row: dict[str, Any], path: str) -> str:
     value: Any = row
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
-    return str(value).lower() if value is not None else ""
+    if value is None:
+        return ""
+    return (json.dumps(value) if isinstance(value, dict | list) else str(value)).lower()
 
 
 def _id_key(row: dict[str, Any]) -> str:

@@ -158,9 +158,18 @@ def _scopes(value: Any, where: str) -> tuple[str, ...]:
             f"{where}: list the subscriptions, resource groups or id prefixes whose apps may ask", field=where
         )
     for scope in value:
-        if not scope.strip().lower().startswith("/subscriptions/"):
-            raise InvalidRequest(f"{where}: {scope!r} is not an ARM scope (/subscriptions/...)", field=where)
+        check_scope(scope, where)
     return tuple(v.strip() for v in value)
+
+
+def check_scope(scope: str, where: str) -> None:
+    """``/subscriptions/<id>[/resourceGroups/<rg>[/...]]`` with no empty segment: ``/subscriptions/``
+    alone (or ``/subscriptions//x``) would be a prefix of every app id, offering the entry to everyone."""
+    segments = scope.strip().strip("/").split("/")
+    if segments[0].lower() != "subscriptions" or len(segments) < 2 or any(not s or s != s.strip() for s in segments):
+        raise InvalidRequest(
+            f"{where}: {scope!r} is not an ARM scope (/subscriptions/<id>[/resourceGroups/<name>...])", field=where
+        )
 
 
 def _profiles(raw: Any) -> dict[str, RoleProfile]:
@@ -252,11 +261,7 @@ def _target(raw: Any, index: int, profiles: dict[str, RoleProfile]) -> Target:
             field=f"{where}.allowed_sources",
         )
     for source in sources:
-        if not source.lower().startswith("/subscriptions/"):
-            raise InvalidRequest(
-                f"{where}.allowed_sources: {source!r} is not an ARM scope (/subscriptions/...)",
-                field=f"{where}.allowed_sources",
-            )
+        check_scope(source, f"{where}.allowed_sources")
     schemas = strings("schemas", dialect.default_schemas)
     if not dialect.default_schemas and raw.get("schemas"):
         raise InvalidRequest(

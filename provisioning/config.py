@@ -15,7 +15,10 @@ GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 # Set to "True" by App Service itself when App Service Authentication is on for the app, and only
 # then (Microsoft.Identity.Web, AppServicesAuthenticationInformation.cs: WEBSITE_AUTH_ENABLED). Only
 # then does the platform strip a caller's own X-MS-CLIENT-PRINCIPAL header (Microsoft Learn, "Work
-# with user identities in AuthN/AuthZ": external requests can't set these headers).
+# with user identities in AuthN/AuthZ": external requests can't set these headers). Read-only, injected by
+# the platform (Microsoft Learn, "Environment variables and app settings reference"). Compared as
+# Identity.Web does: "true" ignoring case, and nothing else: not "1", not a padded value, which the
+# platform never writes (a hand-made setting that looks almost right must not turn the check on).
 AUTHENTICATION_SETTING = "WEBSITE_AUTH_ENABLED"
 
 
@@ -65,7 +68,7 @@ class Config:
             ),
             tag_prefix=env.get("PASSWORDLESS_TAG_PREFIX", "passwordless").strip() or "passwordless",
             apply_role=env.get("PASSWORDLESS_APPLY_ROLE", "Passwordless.Apply").strip(),
-            app_service_authentication=env.get(AUTHENTICATION_SETTING, "").strip().lower() == "true",
+            app_service_authentication=env.get(AUTHENTICATION_SETTING, "").lower() == "true",
             storage_connection=env.get("AzureWebJobsStorage", "").strip(),
             storage_blob_uri=env.get("AzureWebJobsStorage__blobServiceUri", "").strip(),
             storage_table_uri=env.get("AzureWebJobsStorage__tableServiceUri", "").strip(),

@@ -1,6 +1,7 @@
 """May this app have this target with this role, and this identity? Pure: the catalog decides, never
 the tag alone. A refusal names the entry asked for and the reason, never the rest of the catalog: a
-caller may not learn which targets or identities exist for other teams."""
+caller may not learn which targets or identities exist for other teams. So "not in the catalog" and
+"not offered to your scope" are one refusal: two would let a caller probe names until one exists."""
 
 from __future__ import annotations
 
@@ -41,10 +42,11 @@ def authorize(request: AppRequest, catalog: Catalog) -> tuple[Grantable, ...]:
         if connection.target in catalog.rbac_targets:
             continue
         target = catalog.targets.get(connection.target)
-        if target is None:
-            raise PolicyViolation(f"target {connection.target!r} is not in the catalog")
-        if not any(is_within(request.app.id, scope) for scope in target.allowed_sources):
-            raise PolicyViolation(f"app {request.app.id} is outside the allowed sources of target {target.name!r}")
+        if target is None or not any(is_within(request.app.id, scope) for scope in target.allowed_sources):
+            raise PolicyViolation(
+                f"target {connection.target!r} is not offered to app {request.app.id} "
+                f"(not in the catalog, or the app is outside its allowed sources)"
+            )
         if connection.role not in target.roles:  # the app may connect: it may learn the roles offered
             raise PolicyViolation(
                 f"role {connection.role!r} is not offered on target {target.name!r} (offered: {sorted(target.roles)})"
@@ -84,11 +86,10 @@ def authorize_identity(request: AppRequest, catalog: Catalog) -> None:
         return
     assert spec.resource_id is not None
     offered = catalog.identities.get(spec.resource_id.lower())
-    if offered is None:
-        raise PolicyViolation(f"user-assigned identity {spec.resource_id} is not offered by the catalog")
-    if not any(is_within(request.app.id, scope) for scope in offered.allowed_sources):
+    if offered is None or not any(is_within(request.app.id, scope) for scope in offered.allowed_sources):
         raise PolicyViolation(
-            f"app {request.app.id} is outside the allowed sources of user-assigned identity {spec.resource_id}"
+            f"user-assigned identity {spec.resource_id} is not offered to app {request.app.id} "
+            "(not in the catalog's identities, or the app is outside its allowed sources)"
         )
 
 

@@ -11,6 +11,10 @@ the answer too:
   ``UserAssignedIdentityProperties``). Resource Graph's ``resources`` table holds both resource types
   with these properties (Microsoft Learn, "Azure Resource Graph table and resource type reference"),
   so ONE query finds every live holder of an object id, or a user-assigned identity by client id;
+- a site or slot that wears a user-assigned identity lists it under ``identity.userAssignedIdentities``,
+  a map of identity id to ``{principalId, clientId}`` (Microsoft.Web ``ManagedServiceIdentity``): the
+  same query finds it by the map's text (``contains``), so a live slot wearing the identity of a deleted
+  app (even one created for that app) holds it;
 - a system identity's client id is on no site resource (only ``identities/default`` has it,
   Microsoft.ManagedIdentity ``SystemAssignedIdentities_GetByScope``). Client-id bindings (MySQL, Azure
   SQL) of system identities are therefore checked on the sites that can own the principal: its name
@@ -45,7 +49,11 @@ PAGE_SIZE = 1000
 def holders_query(binding: str, *, kind: BindingKind, app: AppRef) -> str:
     """KQL for the live resources that hold ``binding``; ``binding`` must be a GUID (it is quoted)."""
     value = str(uuid.UUID(binding)).lower()  # refuses anything but a GUID: nothing else reaches the query
-    terms = [f"tostring(properties.principalId) =~ '{value}'", f"tostring(properties.clientId) =~ '{value}'"]
+    terms = [
+        f"tostring(properties.principalId) =~ '{value}'",
+        f"tostring(properties.clientId) =~ '{value}'",
+        f"tostring(identity.userAssignedIdentities) contains '{value}'",
+    ]
     if kind is BindingKind.OBJECT_ID:
         terms.insert(0, f"tostring(identity.principalId) =~ '{value}'")
     else:
@@ -99,6 +107,9 @@ class IdentityHolders:
             return IdentityHolder(rid, owner=tags.get(OWNER_TAG))
         identity = row.get("identity") or {}
         if str(identity.get("principalId") or "").lower() == wanted:
+            return IdentityHolder(rid)
+        worn = (identity.get("userAssignedIdentities") or {}).values()
+        if any(wanted in (str(u.get("principalId") or "").lower(), str(u.get("clientId") or "").lower()) for u in worn):
             return IdentityHolder(rid)
         system_on = "systemassigned" in str(identity.get("type") or "").lower().replace(" ", "")
         if kind is BindingKind.CLIENT_ID and system_on:  # a namesake: its client id is not in the graph

@@ -42,7 +42,7 @@ def test_another_teams_identity_by_resource_id_is_denied_by_tag_and_by_pipeline(
         tags={"passwordless": "orders:writer", "passwordless-identity": TEAM_B_IDENTITY},
     )
     emulator.clear_requests()
-    with pytest.raises(PolicyViolation, match="outside the allowed sources of user-assigned identity"):
+    with pytest.raises(PolicyViolation, match=r"user-assigned identity .* is not offered to app"):
         runtime.reconciler.reconcile_app(parse_app_id(tagged))
     unchanged(emulator, pg_connect, tagged)
 

@@ -21,10 +21,10 @@ def test_allowed_request_resolves_target_and_profile() -> None:
 @pytest.mark.parametrize(
     ("req", "message"),
     [
-        (request(target="billing"), "not in the catalog"),
+        (request(target="billing"), "'billing' is not offered to app"),
         (request(role="ddl"), "not offered"),
-        (request(app=AppRef(SUB, "rg-other", "shop-web")), "outside the allowed sources"),
-        (request(app=AppRef(SUB, "rg-apps-evil", "shop-web")), "outside the allowed sources"),
+        (request(app=AppRef(SUB, "rg-other", "shop-web")), "'orders' is not offered to app"),
+        (request(app=AppRef(SUB, "rg-apps-evil", "shop-web")), "'orders' is not offered to app"),
     ],
 )
 def test_refusals_say_why(req: AppRequest, message: str) -> None:
@@ -78,8 +78,8 @@ def test_an_identity_offered_to_the_apps_scope_is_allowed_by_its_id_in_any_case(
 @pytest.mark.parametrize(
     ("offered", "message"),
     [
-        ((), "is not offered by the catalog"),
-        (({"id": IDENTITY, "allowed_sources": [f"/subscriptions/{SUB}/resourceGroups/rg-orders"]},), "outside"),
+        ((), "is not offered to app"),
+        (({"id": IDENTITY, "allowed_sources": [f"/subscriptions/{SUB}/resourceGroups/rg-orders"]},), "not offered"),
     ],
 )
 def test_an_identity_not_offered_to_the_app_is_denied(offered: tuple[dict[str, object], ...], message: str) -> None:
