@@ -37,6 +37,8 @@ def test_yaml_catalog_with_a_custom_profile_and_defaults() -> None:
         ({"roles": ["owner"]}, "catalog.targets[orders].roles"),
         ({"allowed_sources": []}, "catalog.targets[orders].allowed_sources"),
         ({"allowed_sources": ["rg-apps"]}, "catalog.targets[orders].allowed_sources"),
+        ({"allowed_sources": ["/subscriptions/"]}, "catalog.targets[orders].allowed_sources"),
+        ({"allowed_sources": [f"/subscriptions//resourceGroups/{RG}"]}, "catalog.targets[orders].allowed_sources"),
         ({"tls": "maybe"}, "catalog.targets[orders].tls"),
         ({"database": ""}, "catalog.targets[orders].database"),
         ({"name": "Orders!"}, "catalog.targets[0].name"),
@@ -83,6 +85,7 @@ def test_offered_identities_are_keyed_by_their_id_in_any_case() -> None:
         ([{"id": SERVER_ID, "allowed_sources": [f"/subscriptions/{SUB}"]}], "catalog.identities[0].id"),
         ([{"id": IDENTITY_ID, "allowed_sources": []}], "catalog.identities[0].allowed_sources"),
         ([{"id": IDENTITY_ID, "allowed_sources": ["rg-apps"]}], "catalog.identities[0].allowed_sources"),
+        ([{"id": IDENTITY_ID, "allowed_sources": ["/subscriptions"]}], "catalog.identities[0].allowed_sources"),
         ([{"id": IDENTITY_ID, "allowed_sources": [f"/subscriptions/{SUB}"], "role": "x"}], "catalog.identities[0]"),
         (
             [{"id": IDENTITY_ID, "allowed_sources": [f"/subscriptions/{SUB}"]}] * 2,

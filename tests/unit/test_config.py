@@ -31,3 +31,12 @@ def test_an_ambiguous_remediation_setting_is_refused(value: str) -> None:
     with pytest.raises(InvalidRequest, match="PASSWORDLESS_AUDIT_REMEDIATE") as caught:
         Config.from_environment(BASE | {"PASSWORDLESS_AUDIT_REMEDIATE": value})
     assert caught.value.field == "PASSWORDLESS_AUDIT_REMEDIATE"
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [("True", True), ("true", True), ("TRUE", True), ("", False), ("1", False), (" True", False), ("True\n", False)],
+)
+def test_authentication_is_on_only_when_the_platform_says_true(value: str, on: bool) -> None:
+    """App Service injects WEBSITE_AUTH_ENABLED=True; compared as Identity.Web does, nothing looser."""
+    assert Config.from_environment(BASE | {"WEBSITE_AUTH_ENABLED": value}).app_service_authentication is on

@@ -428,7 +428,7 @@ def test_plan_refusals(
 
 def test_a_user_assigned_identity_the_catalog_does_not_offer_is_refused() -> None:
     other = UA_ID.replace("shop-id", "someone-elses-id")
-    with pytest.raises(PolicyViolation, match="not offered by the catalog"):
+    with pytest.raises(PolicyViolation, match="is not offered to app"):
         planned(tagged("orders:reader", other), site_state(), {"orders": nothing("orders")})
 
 
