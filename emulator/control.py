@@ -64,6 +64,7 @@ class ControlSurface:
         linux_fx_version: str = DEFAULT_LINUX_FX_VERSION,
         app_settings: dict[str, str] | None = None,
         slot: str | None = None,
+        kind: str = "app,linux",
     ) -> str:
         """Create a web app, or a deployment slot of an existing one, without managed identity
         (the resource group too, if new); returns its id."""
@@ -78,6 +79,7 @@ class ControlSurface:
                 linux_fx_version=linux_fx_version,
                 app_settings=dict(app_settings or {}),
                 slot=slot,
+                kind=kind,
             )
             if slot is not None:
                 self._estate.find(self._estate.sites, site.site_id)  # a slot needs its site

@@ -16,6 +16,7 @@ class ArmError(Exception):
         *,
         headers: dict[str, str] | None = None,
         inner_code: str | None = None,
+        details: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
@@ -23,11 +24,14 @@ class ArmError(Exception):
         self.message = message
         self.headers = dict(headers or {})
         self.inner_code = inner_code  # Key Vault's `innererror.code` (e.g. ForbiddenByRbac)
+        self.details = list(details or [])  # Resource Graph's `details` (e.g. InvalidQuery)
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.inner_code is not None:
             error["innererror"] = {"code": self.inner_code}
+        if self.details:
+            error["details"] = self.details
         return {"error": error}
 
 

@@ -95,6 +95,7 @@ class Site:
     linux_fx_version: str = DEFAULT_LINUX_FX_VERSION
     app_settings: dict[str, str] = field(default_factory=dict)
     slot: str | None = None
+    kind: str = "app,linux"  # "...,azurecontainerapps": hosted on Container Apps (PATCH answers 202)
     system_identity: Principal | None = None
     user_identities: list[str] = field(default_factory=list)  # attached identities' resource ids
     key_vault_reference_identity: str = "SystemAssigned"  # or a user-assigned identity's resource id
@@ -512,6 +513,7 @@ class _Loader:
         site.tags = _strings(node.get("tags"), f"{where}.tags")
         site.app_settings = _strings(node.get("app_settings"), f"{where}.app_settings")
         site.linux_fx_version = str(node.get("linux_fx_version", site.linux_fx_version))
+        site.kind = str(node.get("kind", site.kind))
         identity = str(node.get("identity", "none")).lower()
         if identity not in ("none", "system"):
             raise EstateError(f"{where}.identity: expected 'none' or 'system', got {identity!r}")

@@ -1,34 +1,43 @@
-"""Azure Resource Graph `resources` queries, for the audit's discovery of tagged sites and slots.
+"""Azure Resource Graph `resources` queries (api-version 2021-03-01): the query text is evaluated.
 
-There is no KQL engine here. The emulator answers the one kind of query the product sends, and
-treats the query text as opaque except for tag names:
+Two tables (Microsoft Learn, "Azure Resource Graph table and resource type reference": `resources`
+holds `microsoft.web/sites` and `microsoft.web/sites/slots`; `appserviceresources` holds
+`microsoft.web/sites/config/web` and `microsoft.web/sites/slots/config/web`):
+- `resources`: one row per web app, slot and user-assigned identity in the requested subscriptions
+  (all of the estate's when none are named): `id, name, type, tenantId, kind, location, resourceGroup,
+  subscriptionId, managedBy, sku, plan, properties, tags, identity, zones, extendedLocation`; a slot's
+  `name` is `site/slot`; a user-assigned identity's `properties` carry its `tenantId`, `principalId`
+  and `clientId` (REST spec: Microsoft.ManagedIdentity `UserAssignedIdentityProperties`);
+  `type` and `resourceGroup` lower case and `location` the lower-case region name, as Resource
+  Graph normalises them; `tags` `{}` when there are none; `identity` null when there is none.
+  `properties` carries NO `siteConfig`: App Service keeps site configuration out of the site
+  resource, and public reports show `properties.siteConfig` null in Resource Graph;
+- `appserviceresources`: the `config/web` row of each app and slot (`id` = the app's id +
+  `/config/web`, `name` `web`), whose `properties` are those of the ARM `config/web` resource
+  (`linuxFxVersion` ... — the shape of ARM's SiteConfigResource; assumed for Resource Graph).
+Tag keys are case-sensitive in `tags['key']`, as in Azure (the official samples contrast it with
+`mv-expand bagexpansion=array` for a case-insensitive match).
 
-- the rows are every web app and slot (`microsoft.web/sites`, `microsoft.web/sites/slots`) in the
-  requested subscriptions (all of the estate's when none are named), ordered by id;
-- if the query names tags as `tags['key']`, `tags["key"]` or `tags.key`, only rows carrying at
-  least one of those tag keys (compared case-insensitively) are returned;
-- each row is `{id, name, type, kind, location, resourceGroup, subscriptionId, tags, identity,
-  linuxFxVersion}` with the type and resource group in lower case, as Resource Graph returns them;
-  `identity` is the resource's identity block (absent when it has none) and `linuxFxVersion` answers
-  the product's projection `linuxFxVersion = tostring(properties.siteConfig.linuxFxVersion)`;
-- `options.$top` (at most 1000, the default) and `options.$skipToken` page the rows; only the
-  `objectArray` result format is served.
+The query is evaluated by `emulator.kql` (its docstring lists the operators); anything outside that
+subset answers 400 `BadRequest` with the `InvalidQuery` detail, as Resource Graph answers a query it
+cannot parse (`recorded-arm/graph_query_error.json`). `options.$top` (at most 1000, the default) and
+`options.$skipToken` page the rows; only the `objectArray` result format is served; the answer's
+`resultTruncated` is the string `"false"`, as recorded.
 
-The identity-holder query the product sends before a rebind is evaluated by `graph_identities`.
-
-The per-user quota (15 queries per 5 seconds) is reported in `x-ms-user-quota-remaining`, not enforced.
+The per-user quota (15 queries per 5 seconds) is reported in `x-ms-user-quota-remaining`,
+`x-ms-user-quota-resets-after` and `x-ms-ratelimit-remaining-tenant-resource-requests` (all recorded),
+not enforced.
 """
 
 from __future__ import annotations
 
 import collections
-import re
 import time
 from typing import Any
 
-from emulator.errors import bad_request
-from emulator.estate import Estate, Site, key
-from emulator.graph_identities import asks_for_identity_holders, identity_holder_rows
+from emulator.errors import ArmError, bad_request
+from emulator.estate import Estate, Site, UserIdentity, key
+from emulator.kql import QueryError, evaluate
 from emulator.server import ArmRequest, ArmResponse, Route, arm_route, decode_skip_token, encode_skip_token
 from emulator.sites import identity_json
 
@@ -36,28 +45,91 @@ API_VERSION = "2021-03-01"
 MAX_ROWS = 1000
 QUOTA = 15
 QUOTA_WINDOW_S = 5.0
-_TAG_REFERENCE = re.compile(r"""\btags\s*(?:\[\s*(['"])(?P<quoted>.+?)\1\s*\]|\.(?P<bare>[A-Za-z_]\w*))""")
+USER_IDENTITY_TYPE = "microsoft.managedidentity/userassignedidentities"
 
 
-def _row(site: Site, estate: Estate) -> dict[str, Any]:
-    identity = identity_json(site, estate)
+def resources_row(site: Site, estate: Estate) -> dict[str, Any]:
+    name = site.name if site.slot is None else f"{site.name}/{site.slot}"
     return {
         "id": site.id,
-        "name": site.name if site.slot is None else f"{site.name}/{site.slot}",
+        "name": name,
         "type": "microsoft.web/sites" if site.slot is None else "microsoft.web/sites/slots",
-        "kind": "app,linux",
-        "location": site.location,
+        "tenantId": estate.tenant_id,
+        "kind": site.kind,
+        "location": site.location.replace(" ", "").lower(),
         "resourceGroup": site.resource_group.lower(),
         "subscriptionId": site.subscription_id,
+        "managedBy": "",
+        "sku": None,
+        "plan": None,
+        "properties": {"name": name, "state": "Running", "enabled": True, "kind": site.kind},
         "tags": dict(site.tags),
-        **({"identity": identity} if identity is not None else {}),
-        "linuxFxVersion": site.linux_fx_version,
+        "identity": identity_json(site, estate),
+        "zones": None,
+        "extendedLocation": None,
     }
 
 
-def tag_keys(query: str) -> set[str]:
-    """The tag keys a query refers to, lower-cased."""
-    return {(m.group("quoted") or m.group("bare")).lower() for m in _TAG_REFERENCE.finditer(query)}
+def user_identity_row(user: UserIdentity, estate: Estate) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "type": USER_IDENTITY_TYPE,
+        "tenantId": estate.tenant_id,
+        "kind": "",
+        "location": user.location.replace(" ", "").lower(),
+        "resourceGroup": user.resource_group.lower(),
+        "subscriptionId": user.subscription_id,
+        "managedBy": "",
+        "sku": None,
+        "plan": None,
+        "properties": {
+            "tenantId": estate.tenant_id,
+            "principalId": user.principal.object_id,
+            "clientId": user.principal.client_id,
+        },
+        "tags": dict(user.tags),
+        "identity": None,
+        "zones": None,
+        "extendedLocation": None,
+    }
+
+
+def config_web_row(site: Site, estate: Estate) -> dict[str, Any]:
+    return {
+        "id": f"{site.id}/config/web",
+        "name": "web",
+        "type": "microsoft.web/sites/config/web" if site.slot is None else "microsoft.web/sites/slots/config/web",
+        "tenantId": estate.tenant_id,
+        "kind": "",
+        "location": site.location.replace(" ", "").lower(),
+        "resourceGroup": site.resource_group.lower(),
+        "subscriptionId": site.subscription_id,
+        "properties": {"linuxFxVersion": site.linux_fx_version, "numberOfWorkers": 1},
+    }
+
+
+def invalid_query(error: QueryError) -> ArmError:
+    """Resource Graph's answer to a query it cannot take, shaped as recorded."""
+    return ArmError(
+        400,
+        "BadRequest",
+        "Please provide below info when asking for support: the emulator could not evaluate the query.",
+        details=[
+            {
+                "code": "InvalidQuery",
+                "message": "Query is invalid. Please refer to the documentation for the Azure Resource Graph "
+                f"service and fix the error before retrying. ({error})",
+            },
+            {
+                "code": "ParserFailure",
+                "message": "ParserFailure",
+                "line": 1,
+                "characterPositionInLine": error.position,
+                "token": error.token,
+            },
+        ],
+    )
 
 
 class ResourceGraphApi:
@@ -82,12 +154,24 @@ class ResourceGraphApi:
         if not isinstance(top, int) or not 0 < top <= MAX_ROWS:
             raise bad_request(f"$top must be between 1 and {MAX_ROWS}.", code="InvalidQuery")
         offset = decode_skip_token(options.get("$skipToken"))
-        if asks_for_identity_holders(query):
-            rows = identity_holder_rows(self._estate, query, self._scope(body.get("subscriptions")))
-        else:
-            rows = [
-                _row(site, self._estate) for site in self._matching_sites(body.get("subscriptions"), tag_keys(query))
-            ]
+        scope = self._scope(body.get("subscriptions"))
+        sites = sorted(
+            (s for s in self._estate.sites.values() if key(s.subscription_id) in scope), key=lambda s: key(s.id)
+        )
+        users = [u for u in self._estate.user_identities.values() if key(u.subscription_id) in scope]
+        tables = {
+            "resources": lambda: (
+                [resources_row(s, self._estate) for s in sites] + [user_identity_row(u, self._estate) for u in users]
+            ),
+            "appserviceresources": lambda: [config_web_row(s, self._estate) for s in sites],
+        }
+        try:
+            rows = evaluate(query, tables)
+        except QueryError as error:
+            raise invalid_query(error) from error
+        if rows and any("id" not in row for row in rows):
+            raise bad_request("The query must project 'id' for paging.", code="InvalidQuery")
+        rows.sort(key=lambda row: key(str(row["id"])))
         page = rows[offset : offset + top]
         result: dict[str, Any] = {
             "totalRecords": len(rows),
@@ -98,12 +182,14 @@ class ResourceGraphApi:
         }
         if offset + top < len(rows):
             result["$skipToken"] = encode_skip_token(offset + top)
+        remaining = str(self._quota_remaining(str(request.claims.get("oid"))))
         return ArmResponse(
             200,
             result,
             headers={
-                "x-ms-user-quota-remaining": str(self._quota_remaining(str(request.claims.get("oid")))),
+                "x-ms-user-quota-remaining": remaining,
                 "x-ms-user-quota-resets-after": "00:00:05",
+                "x-ms-ratelimit-remaining-tenant-resource-requests": remaining,
             },
         )
 
@@ -113,16 +199,6 @@ class ResourceGraphApi:
         if isinstance(subscriptions, list) and all(isinstance(s, str) for s in subscriptions):
             return {key(s) for s in subscriptions}
         raise bad_request("'subscriptions' must be a list of subscription ids.", code="InvalidQuery")
-
-    def _matching_sites(self, subscriptions: Any, wanted_tags: set[str]) -> list[Site]:
-        scope = self._scope(subscriptions)
-        sites = (
-            site
-            for site in self._estate.sites.values()
-            if key(site.subscription_id) in scope
-            and (not wanted_tags or any(k.lower() in wanted_tags for k in site.tags))
-        )
-        return sorted(sites, key=lambda site: key(site.id))
 
     def _quota_remaining(self, caller: str) -> int:
         now = time.monotonic()

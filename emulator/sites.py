@@ -6,10 +6,13 @@ out `UserAssigned` detaches every user-assigned identity.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from typing import Any
 
-from emulator.errors import bad_request
-from emulator.estate import Estate, Principal, Site, key
+from emulator.errors import ArmError, bad_request
+from emulator.estate import Estate, Principal, Site, key, new_uuid
 from emulator.events import Actor, EventLog
 from emulator.server import ArmRequest, ArmResponse, Route, arm_route, paged
 
@@ -17,6 +20,7 @@ API_VERSION = "2025-05-01"
 PAGE_SIZE = 50
 _SITE = "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Web/sites/{name}"
 _SLOT = _SITE + "/slots/{slot}"
+_RESOURCE_GROUPS = re.compile("/resourcegroups/", re.IGNORECASE)
 _IDENTITY_TYPES = {"none", "systemassigned", "userassigned", "systemassigned,userassigned"}
 
 
@@ -29,17 +33,39 @@ def app_settings_id(site: Site) -> str:
     return f"{site.id}/config/appsettings"
 
 
+# Display names of the regions the estates use: ARM answers a resource's `location` as its region's
+# display name ("France Central", "East US 2" in recorded-arm/site_get*.json), whatever was sent.
+_DISPLAY_LOCATIONS = {
+    "westeurope": "West Europe",
+    "northeurope": "North Europe",
+    "francecentral": "France Central",
+    "germanywestcentral": "Germany West Central",
+    "swedencentral": "Sweden Central",
+    "uksouth": "UK South",
+    "eastus": "East US",
+    "eastus2": "East US 2",
+    "westus": "West US",
+    "westus2": "West US 2",
+}
+
+
+def display_location(location: str) -> str:
+    return _DISPLAY_LOCATIONS.get(location.replace(" ", "").lower(), location)
+
+
 def site_json(site: Site, estate: Estate) -> dict[str, Any]:
-    """The site as ARM's GET returns it (the part of it the product reads, plus the usual frame)."""
+    """The site as ARM's GET returns it (the part of it the product reads, plus the usual frame), as
+    recorded (`recorded-arm/site_get*.json`): `location` a display name, no `tags` key at all on an
+    untagged site, `siteConfig` present with `linuxFxVersion` (nearly every other field null there)."""
     host = f"{site.name}.azurewebsites.net" if site.slot is None else f"{site.name}-{site.slot}.azurewebsites.net"
     name = site.name if site.slot is None else f"{site.name}/{site.slot}"
     body: dict[str, Any] = {
         "id": site.id,
         "name": name,
         "type": "Microsoft.Web/sites" if site.slot is None else "Microsoft.Web/sites/slots",
-        "kind": "app,linux",
-        "location": site.location,
-        "tags": dict(site.tags),
+        "kind": site.kind,
+        "location": display_location(site.location),
+        **({"tags": dict(site.tags)} if site.tags else {}),
         "properties": {
             "name": name,
             "state": "Running",
@@ -50,17 +76,21 @@ def site_json(site: Site, estate: Estate) -> dict[str, Any]:
             "resourceGroup": site.resource_group,
             "reserved": True,
             "httpsOnly": True,
-            # A real GET of a site returns siteConfig with nearly every field null (the full
-            # configuration lives at config/web). The emulator fills in linuxFxVersion so the
-            # product can infer an app's framework from the one GET it makes anyway.
-            "siteConfig": {"linuxFxVersion": site.linux_fx_version},
-            "keyVaultReferenceIdentity": site.key_vault_reference_identity,
+            "kind": site.kind,
+            "tags": dict(site.tags) if site.tags else None,
+            "siteConfig": {"linuxFxVersion": site.linux_fx_version, "windowsFxVersion": None, "appSettings": None},
         },
     }
     identity = identity_json(site, estate)
     if identity is not None:
         body["identity"] = identity
     return body
+
+
+def site_etag(site: Site, estate: Estate) -> str:
+    """An opaque version of the site, quoted, as the recorded `etag` header (`"1DACF328784670B"`)."""
+    digest = hashlib.sha1(json.dumps(site_json(site, estate), sort_keys=True).encode(), usedforsecurity=False)
+    return f'"{digest.hexdigest()[:15].upper()}"'
 
 
 def identity_json(site: Site, estate: Estate) -> dict[str, Any] | None:
@@ -73,8 +103,11 @@ def identity_json(site: Site, estate: Estate) -> dict[str, Any] | None:
         identity["principalId"] = site.system_identity.object_id
     if site.user_identities:
         attached = (estate.user_identities[key(resource_id)] for resource_id in site.user_identities)
-        identity["userAssignedIdentities"] = {
-            user.id: {"principalId": user.principal.object_id, "clientId": user.principal.client_id}
+        identity["userAssignedIdentities"] = {  # keys re-cased by ARM (recorded: /resourcegroups/)
+            _RESOURCE_GROUPS.sub("/resourcegroups/", user.id): {
+                "principalId": user.principal.object_id,
+                "clientId": user.principal.client_id,
+            }
             for user in attached
         }
     return identity
@@ -101,6 +134,7 @@ class SitesApi:
     def __init__(self, estate: Estate, events: EventLog) -> None:
         self._estate = estate
         self._events = events
+        self._pending: dict[str, int] = {}  # accepted PATCH operations: polls left answering 202
 
     def routes(self) -> list[Route]:
         routes = [
@@ -113,6 +147,7 @@ class SitesApi:
             routes += [
                 arm_route("GET", template, API_VERSION, self.get),
                 arm_route("PATCH", template, API_VERSION, self.update),
+                arm_route("GET", template + "/operationresults/{operation}", API_VERSION, self.operation_result),
                 arm_route("POST", template + "/config/appsettings/list", API_VERSION, self.list_app_settings),
                 arm_route("PUT", template + "/config/appsettings", API_VERSION, self.update_app_settings),
             ]
@@ -132,7 +167,8 @@ class SitesApi:
         return paged(request, [site_json(s, self._estate) for s in slots], page_size=PAGE_SIZE)
 
     def get(self, request: ArmRequest) -> ArmResponse:
-        return ArmResponse(200, site_json(self._site(request), self._estate))
+        site = self._site(request)
+        return ArmResponse(200, site_json(site, self._estate), headers={"ETag": site_etag(site, self._estate)})
 
     def update(self, request: ArmRequest) -> ArmResponse:
         site = self._site(request)
@@ -140,11 +176,30 @@ class SitesApi:
         tags = _string_map(body["tags"], "tags") if "tags" in body else site.tags
         if body.get("identity") is not None:
             site.system_identity, site.user_identities = self._planned_identity(site, body["identity"])
-        reference_identity = (body.get("properties") or {}).get("keyVaultReferenceIdentity")
-        if isinstance(reference_identity, str) and reference_identity:
-            site.key_vault_reference_identity = reference_identity
         site.tags = tags
         self._events.emit(request.actor, site.id, operation_name(site, "write"))
+        if "azurecontainerapps" in site.kind.lower():
+            return self._accepted(request, site)
+        return ArmResponse(200, site_json(site, self._estate), headers={"ETag": site_etag(site, self._estate)})
+
+    def _accepted(self, request: ArmRequest, site: Site) -> ArmResponse:
+        """A Container-Apps-hosted app answers a PATCH 202 with an empty body and a `Location` under
+        the site, and the poll answers 202 (empty) while in progress (`recorded-arm/site_patch_async.json`).
+        The change is applied at once; what the finished poll answers is not recorded (assumed: 200 with
+        the site, as ARM's asynchronous-operation guidance allows)."""
+        operation = new_uuid()
+        self._pending[operation] = 1
+        location = f"{request.base_url}{site.id}/operationresults/{operation}?api-version={API_VERSION}"
+        return ArmResponse(202, None, headers={"Location": location})
+
+    def operation_result(self, request: ArmRequest) -> ArmResponse:
+        site = self._site(request)
+        operation = request.params["operation"]
+        if operation not in self._pending:
+            raise ArmError(404, "NotFound", f"The operation '{operation}' was not found.")
+        if self._pending[operation] > 0:
+            self._pending[operation] -= 1
+            return ArmResponse(202, None, headers={"Location": request.base_url + request.target})
         return ArmResponse(200, site_json(site, self._estate))
 
     def list_app_settings(self, request: ArmRequest) -> ArmResponse:

@@ -19,14 +19,32 @@ PAGE_SIZE = 1000
 def tagged_apps_query(tag: str) -> str:
     """KQL for sites and slots carrying the request tag, with what planning needs besides settings
     (tags, identities, stack), so the audit reads no site one by one. ``id`` is projected: paging
-    needs it."""
-    key = tag.replace("'", "")
+    needs it.
+
+    - Tag keys are case-sensitive in ``tags['key']``, and Azure keeps the case the user typed; the
+      official Resource Graph samples match a tag name case-insensitively with ``mv-expand
+      bagexpansion=array`` and ``tags[0] =~ 'key'`` (Microsoft Learn, Resource Graph samples, "storage
+      accounts with a specific case-insensitive tag"). One row per app: tag names are unique
+      case-insensitively on a resource.
+    - A site row carries no ``siteConfig`` (App Service keeps site configuration at ``config/web``);
+      the stack is ``linuxFxVersion`` of the ``config/web`` row in ``appserviceresources`` (Microsoft
+      Learn, "Azure Resource Graph table and resource type reference"), joined on the app's id — one
+      cross-table join, within Resource Graph's limit of one.
+    """
+    key = tag.replace("'", "").replace("\\", "")
     return (
         "resources"
         " | where type in~ ('microsoft.web/sites', 'microsoft.web/sites/slots')"
-        f" | where isnotempty(tags['{key}'])"
-        " | project id, type, location, tags, identity,"
-        " linuxFxVersion = tostring(properties.siteConfig.linuxFxVersion)"
+        " | mv-expand bagexpansion=array tag = tags"
+        f" | where tostring(tag[0]) =~ '{key}'"
+        " | extend siteId = tolower(id)"
+        " | join kind=leftouter ("
+        "appserviceresources"
+        " | where type in~ ('microsoft.web/sites/config/web', 'microsoft.web/sites/slots/config/web')"
+        " | project siteId = replace_string(tolower(id), '/config/web', ''),"
+        " linuxFxVersion = tostring(properties.linuxFxVersion)"
+        ") on siteId"
+        " | project id, type, location, tags, identity, linuxFxVersion"
     )
 
 

@@ -1,4 +1,5 @@
-"""Azure Resource Graph through the real ResourceGraphClient."""
+"""Azure Resource Graph through the real ResourceGraphClient: the query is evaluated, tag keys are
+case-sensitive, web-app rows carry no siteConfig, and what cannot be evaluated is a 400 InvalidQuery."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions, QueryResponse
 
 from emulator import Emulator
-from emulator.graph import tag_keys
+from provisioning.azure.discovery import tagged_apps_query
+from tests.contracts.replay import interactions
 from tests.emulator.emulator_estate import BILLING_API, OTHER_SUBSCRIPTION, SHOP_WEB, STAGING, SUBSCRIPTION
 
 TAGGED_QUERY = (
@@ -35,7 +37,7 @@ def _all_pages(graph: ResourceGraphClient, subscriptions: list[str], query: str,
 
 def test_tagged_sites_and_slots_come_in_pages(emu: Emulator, graph: ResourceGraphClient) -> None:
     for i in range(3):
-        emu.create_site(SUBSCRIPTION, "rg-apps", f"tagged-{i}", tags={"PasswordLess": "orders:reader"})
+        emu.create_site(SUBSCRIPTION, "rg-apps", f"tagged-{i}", tags={"passwordless": "orders:reader"})
 
     pages = _all_pages(graph, [SUBSCRIPTION], TAGGED_QUERY, top=2)
 
@@ -47,29 +49,74 @@ def test_tagged_sites_and_slots_come_in_pages(emu: Emulator, graph: ResourceGrap
         "id": STAGING,
         "name": "shop-web/staging",
         "type": "microsoft.web/sites/slots",
-        "kind": "app,linux",
-        "location": "westeurope",
         "resourceGroup": "rg-apps",
         "subscriptionId": SUBSCRIPTION,
         "tags": {"passwordless": "orders:reader"},
-        "linuxFxVersion": "PYTHON|3.11",
     }
     assert all(page.result_truncated == "false" for page in pages)
 
 
-def test_without_a_tag_filter_every_site_and_slot_of_the_subscriptions_is_a_row(graph: ResourceGraphClient) -> None:
+def test_tag_keys_are_case_sensitive_and_the_product_query_finds_every_casing(
+    emu: Emulator, graph: ResourceGraphClient
+) -> None:
+    upper = emu.create_site(SUBSCRIPTION, "rg-apps", "upper-tag", tags={"Passwordless": "orders:reader"})
+    by_lookup = graph.resources(QueryRequest(subscriptions=[SUBSCRIPTION], query=TAGGED_QUERY)).data
+    assert upper not in [row["id"] for row in by_lookup]  # tags['passwordless'] misses Passwordless=, as in Azure
+    by_product = graph.resources(QueryRequest(subscriptions=[SUBSCRIPTION], query=tagged_apps_query("passwordless")))
+    ids = [row["id"] for row in by_product.data]
+    assert upper in ids and SHOP_WEB in ids and STAGING in ids
+    assert len(ids) == len(set(ids))
+
+
+def test_site_rows_carry_no_site_config_and_the_stack_comes_from_appserviceresources(
+    emu: Emulator, graph: ResourceGraphClient
+) -> None:
+    node = emu.create_site(
+        SUBSCRIPTION, "rg-apps", "node-app", tags={"passwordless": "orders:reader"}, linux_fx_version="NODE|20-lts"
+    )
+    rows = graph.resources(QueryRequest(subscriptions=[SUBSCRIPTION], query="resources | project id, properties")).data
+    assert rows and all("siteConfig" not in (row["properties"] or {}) for row in rows)
+    product = graph.resources(QueryRequest(subscriptions=[SUBSCRIPTION], query=tagged_apps_query("passwordless")))
+    stacks = {row["id"]: row["linuxFxVersion"] for row in product.data}
+    assert stacks[node] == "NODE|20-lts" and stacks[SHOP_WEB] == "PYTHON|3.11"
+
+
+def test_without_a_filter_every_resource_of_the_subscriptions_is_a_row(graph: ResourceGraphClient) -> None:
     page = graph.resources(QueryRequest(subscriptions=[SUBSCRIPTION, OTHER_SUBSCRIPTION], query="resources"))
 
     ids = [row["id"] for row in page.data]
-    assert len(ids) == 6 and page.count == page.total_records == 6 and page.skip_token is None
+    assert page.count == page.total_records == len(ids) and page.skip_token is None
     assert {SHOP_WEB, STAGING, BILLING_API} < set(ids)
-    assert {row["type"] for row in page.data} == {"microsoft.web/sites", "microsoft.web/sites/slots"}
+    assert {row["type"] for row in page.data} == {
+        "microsoft.web/sites",
+        "microsoft.web/sites/slots",
+        "microsoft.managedidentity/userassignedidentities",
+    }
 
 
 def test_only_the_requested_subscriptions_are_searched(graph: ResourceGraphClient) -> None:
-    page = graph.resources(QueryRequest(subscriptions=[OTHER_SUBSCRIPTION], query=TAGGED_QUERY))
+    page = graph.resources(QueryRequest(subscriptions=[OTHER_SUBSCRIPTION], query=tagged_apps_query("passwordless")))
 
-    assert [row["name"] for row in page.data] == ["elsewhere"]
+    assert [row["id"].rsplit("/", 1)[-1] for row in page.data] == ["elsewhere"]  # tagged Passwordless=
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "where where",  # the recorded unparsable query
+        "resources | summarize count() by type",  # an operator the emulator does not evaluate
+        "resources | where nosuchcolumn == 'x' | project id",
+        "resources | project id, n = strlen(name)",  # a function the emulator does not evaluate
+        "resources | where type = 'microsoft.web/sites'",
+    ],
+)
+def test_what_cannot_be_evaluated_is_invalid_query_shaped_as_recorded(graph: ResourceGraphClient, query: str) -> None:
+    with pytest.raises(HttpResponseError) as raised:
+        graph.resources(QueryRequest(subscriptions=[SUBSCRIPTION], query=query))
+    recorded = interactions("graph_query_error.json")[0]["response"]
+    assert raised.value.status_code == recorded["status"] == 400
+    assert raised.value.error is not None and raised.value.error.code == recorded["body"]["error"]["code"]
+    assert [d.code for d in raised.value.error.details] == [d["code"] for d in recorded["body"]["error"]["details"]]
 
 
 def test_the_user_quota_is_reported(graph: ResourceGraphClient) -> None:
@@ -80,6 +127,7 @@ def test_the_user_quota_is_reported(graph: ResourceGraphClient) -> None:
     second = graph.resources(QueryRequest(subscriptions=[SUBSCRIPTION], query="resources"), cls=headers)
 
     assert int(first["x-ms-user-quota-remaining"]) == int(second["x-ms-user-quota-remaining"]) + 1
+    assert "x-ms-ratelimit-remaining-tenant-resource-requests" in first
 
 
 def test_a_bad_skip_token_is_rejected(graph: ResourceGraphClient) -> None:
@@ -89,18 +137,3 @@ def test_a_bad_skip_token_is_rejected(graph: ResourceGraphClient) -> None:
         graph.resources(request)
 
     assert raised.value.status_code == 400
-
-
-@pytest.mark.parametrize(
-    ("query", "keys"),
-    [
-        ("resources | where isnotempty(tags['passwordless'])", {"passwordless"}),
-        (
-            'resources | where isnotempty(tags["Passwordless-Identity"]) or tags.passwordless != ""',
-            {"passwordless-identity", "passwordless"},
-        ),
-        ("resources | project id, name", set()),
-    ],
-)
-def test_tag_keys_named_in_a_query(query: str, keys: set[str]) -> None:
-    assert tag_keys(query) == keys

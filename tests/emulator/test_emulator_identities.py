@@ -13,6 +13,11 @@ from emulator import Emulator
 from tests.emulator.emulator_estate import BILLING_API, SHARED_ID, SHOP_WEB, STAGING, TENANT
 
 
+def recased(resource_id: str) -> str:
+    """ARM answers user-assigned identity keys with `/resourcegroups/` (recorded-arm/site_get.json)."""
+    return resource_id.replace("/resourceGroups/", "/resourcegroups/")
+
+
 def test_identities_default_gives_the_system_identity_client_id(
     emu: Emulator, msi: ManagedServiceIdentityClient
 ) -> None:
@@ -55,7 +60,7 @@ def test_a_user_assigned_identity_reports_the_ids_the_site_shows(
     msi: ManagedServiceIdentityClient, web: WebSiteManagementClient
 ) -> None:
     identity = msi.user_assigned_identities.get("rg-apps", "shared-id")
-    attached = web.web_apps.get("rg-apps", "billing-api").identity.user_assigned_identities[SHARED_ID]
+    attached = web.web_apps.get("rg-apps", "billing-api").identity.user_assigned_identities[recased(SHARED_ID)]
 
     assert (identity.id, identity.type) == (SHARED_ID, "Microsoft.ManagedIdentity/userAssignedIdentities")
     assert (identity.principal_id, identity.client_id) == (attached.principal_id, attached.client_id)

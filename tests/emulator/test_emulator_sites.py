@@ -22,6 +22,11 @@ from tests.emulator.emulator_estate import (
 )
 
 
+def recased(resource_id: str) -> str:
+    """ARM answers user-assigned identity keys with `/resourcegroups/` (recorded-arm/site_get.json)."""
+    return resource_id.replace("/resourceGroups/", "/resourcegroups/")
+
+
 def _identity_patch(identity_type: str, user_assigned: dict[str, UserAssignedIdentity | None]) -> SitePatchResource:
     return SitePatchResource(
         identity=ManagedServiceIdentity(type=identity_type, user_assigned_identities=user_assigned or None)
@@ -36,13 +41,13 @@ def test_get_site_deserializes_into_the_sdk_model(emu: Emulator, web: WebSiteMan
         "billing-api",
         "Microsoft.Web/sites",
         "app,linux",
-        "westeurope",
+        "West Europe",
     )
     assert site.identity.type == "SystemAssigned, UserAssigned"
     assert site.identity.tenant_id == TENANT
     assert site.identity.principal_id == emu.identity_of(BILLING_API)[0]
-    assert list(site.identity.user_assigned_identities) == [SHARED_ID]
-    assert site.identity.user_assigned_identities[SHARED_ID].client_id
+    assert list(site.identity.user_assigned_identities) == [recased(SHARED_ID)]
+    assert site.identity.user_assigned_identities[recased(SHARED_ID)].client_id
     assert site.state == "Running"
     assert site.default_host_name == "billing-api.azurewebsites.net"
     assert site.site_config.linux_fx_version == "PYTHON|3.12"
@@ -71,7 +76,7 @@ def test_enabling_the_system_identity_keeps_the_user_assigned_one(emu: Emulator,
 
     assert site.identity.type == "SystemAssigned, UserAssigned"
     assert site.identity.principal_id == emu.identity_of(ORDERS_API)[0]
-    assert list(site.identity.user_assigned_identities) == [SHARED_ID]
+    assert list(site.identity.user_assigned_identities) == [recased(SHARED_ID)]
 
 
 def test_a_patch_naming_only_the_system_identity_detaches_user_assigned_ones(web: WebSiteManagementClient) -> None:
@@ -91,14 +96,14 @@ def test_a_null_entry_detaches_one_user_assigned_identity_and_absent_ones_stay(
         "billing-api",
         _identity_patch("SystemAssigned, UserAssigned", {OTHER_ID: UserAssignedIdentity(), SHARED_ID: None}),
     )
-    assert list(site.identity.user_assigned_identities) == [OTHER_ID]
+    assert list(site.identity.user_assigned_identities) == [recased(OTHER_ID)]
     assert emu.identity_of(BILLING_API) == principal_before
 
     site = web.web_apps.update(
         "rg-apps", "billing-api", _identity_patch("UserAssigned", {SHARED_ID: UserAssignedIdentity()})
     )
     assert site.identity.type == "UserAssigned"
-    assert sorted(site.identity.user_assigned_identities) == sorted([OTHER_ID, SHARED_ID])
+    assert sorted(site.identity.user_assigned_identities) == sorted([recased(OTHER_ID), recased(SHARED_ID)])
     assert emu.identity_of(BILLING_API) is None
 
 
