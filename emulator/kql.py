@@ -9,7 +9,8 @@ Supported, with KQL's semantics (Microsoft Learn, "Kusto Query Language" referen
 - a table name, then `| where`, `| extend`, `| project`, `| mv-expand [bagexpansion=array|bag]
   [name =] expression`, `| join kind=inner|leftouter (subquery) on column`;
 - `and`, `or`; `==` and `!=` (case-sensitive), `=~` and `!~` (case-insensitive), `in (...)`,
-  `in~ (...)`; string and integer literals; columns; property access `a.b`, `a['b']`, `a[0]` on
+  `in~ (...)`, `contains` (case-insensitive substring); string and integer literals; columns;
+  property access `a.b`, `a['b']`, `a[0]` on
   dynamic values, with bag keys compared case-sensitively (as Resource Graph's `tags['key']`);
 - functions `tostring`, `tolower`, `toupper`, `isnotempty`, `isempty`, `isnull`, `isnotnull`,
   `replace_string`.
@@ -308,6 +309,10 @@ class _Parser:
             self._expect(")")
             op = "=~" if token.text == "in~" else "=="
             return lambda row: any(_compare(op, left(row), v(row)) for v in values)
+        if token.kind == "ident" and token.text == "contains":  # case-insensitive substring, as KQL's
+            self._at += 1
+            needle = self._primary()
+            return lambda row: _text(needle(row)).lower() in _text(left(row)).lower()
         return left
 
     def _primary(self) -> Expr:

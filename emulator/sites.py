@@ -79,6 +79,7 @@ def site_json(site: Site, estate: Estate) -> dict[str, Any]:
             "kind": site.kind,
             "tags": dict(site.tags) if site.tags else None,
             "siteConfig": {"linuxFxVersion": site.linux_fx_version, "windowsFxVersion": None, "appSettings": None},
+            "keyVaultReferenceIdentity": site.key_vault_reference_identity,
         },
     }
     identity = identity_json(site, estate)
@@ -176,6 +177,9 @@ class SitesApi:
         tags = _string_map(body["tags"], "tags") if "tags" in body else site.tags
         if body.get("identity") is not None:
             site.system_identity, site.user_identities = self._planned_identity(site, body["identity"])
+        reference_identity = (body.get("properties") or {}).get("keyVaultReferenceIdentity")
+        if isinstance(reference_identity, str) and reference_identity:
+            site.key_vault_reference_identity = reference_identity
         site.tags = tags
         self._events.emit(request.actor, site.id, operation_name(site, "write"))
         if "azurecontainerapps" in site.kind.lower():
