@@ -146,8 +146,8 @@ def mariadb_statements(login: str) -> Iterator[StatementCounts]:
 def _read_general_log(cur: Any, login: str, since: datetime, counts: StatementCounts) -> None:
     cur.execute(
         "SELECT thread_id, command_type, CONVERT(argument USING utf8mb4) FROM mysql.general_log"
-        " WHERE event_time >= %s AND user_host LIKE %s ORDER BY event_time",
-        (since, f"{login}[%"),
+        " WHERE event_time >= %s AND (user_host LIKE %s OR user_host LIKE %s) ORDER BY event_time",
+        (since, f"{login}[%", f"[{login}]%"),  # a Connect row names the login only in brackets
     )
     database_of: dict[int, str] = {}
     connect = re.compile(r" on (\S*)")
