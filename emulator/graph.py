@@ -26,12 +26,14 @@ cannot parse (`recorded-arm/graph_query_error.json`). `options.$top` (at most 10
 
 The per-user quota (15 queries per 5 seconds) is reported in `x-ms-user-quota-remaining`,
 `x-ms-user-quota-resets-after` and `x-ms-ratelimit-remaining-tenant-resource-requests` (all recorded),
-not enforced.
+not enforced. It is a fixed window that starts with a caller's first query: `resets-after` counts down
+to its end, when the quota is 15 and `00:00:05` again (Microsoft Learn, "Guidance for throttled requests
+in Azure Resource Graph": remaining 10 with `00:00:03` allows 10 queries in the next 3 seconds).
 """
 
 from __future__ import annotations
 
-import collections
+import math
 import time
 from typing import Any
 
@@ -137,7 +139,7 @@ class ResourceGraphApi:
 
     def __init__(self, estate: Estate) -> None:
         self._estate = estate
-        self._recent: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._windows: dict[str, tuple[float, int]] = {}  # caller -> (window start, queries in it)
 
     def routes(self) -> list[Route]:
         return [arm_route("POST", "/providers/Microsoft.ResourceGraph/resources", API_VERSION, self.resources)]
@@ -182,13 +184,14 @@ class ResourceGraphApi:
         }
         if offset + top < len(rows):
             result["$skipToken"] = encode_skip_token(offset + top)
-        remaining = str(self._quota_remaining(str(request.claims.get("oid"))))
+        left, resets_after = self._quota(str(request.claims.get("oid")))
+        remaining = str(left)
         return ArmResponse(
             200,
             result,
             headers={
                 "x-ms-user-quota-remaining": remaining,
-                "x-ms-user-quota-resets-after": "00:00:05",
+                "x-ms-user-quota-resets-after": resets_after,
                 "x-ms-ratelimit-remaining-tenant-resource-requests": remaining,
             },
         )
@@ -200,10 +203,12 @@ class ResourceGraphApi:
             return {key(s) for s in subscriptions}
         raise bad_request("'subscriptions' must be a list of subscription ids.", code="InvalidQuery")
 
-    def _quota_remaining(self, caller: str) -> int:
+    def _quota(self, caller: str) -> tuple[int, str]:
+        """(queries left, time until the window resets as hh:mm:ss) after counting this query."""
         now = time.monotonic()
-        recent = self._recent[caller]
-        while recent and recent[0] <= now - QUOTA_WINDOW_S:
-            recent.popleft()
-        recent.append(now)
-        return max(0, QUOTA - len(recent))
+        start, used = self._windows.get(caller, (now, 0))
+        if now >= start + QUOTA_WINDOW_S:
+            start, used = now, 0
+        self._windows[caller] = (start, used + 1)
+        seconds = max(1, math.ceil(start + QUOTA_WINDOW_S - now))
+        return max(0, QUOTA - used - 1), f"00:00:{seconds:02d}"
