@@ -140,6 +140,7 @@ class ResourceGraphApi:
     def __init__(self, estate: Estate) -> None:
         self._estate = estate
         self._windows: dict[str, tuple[float, int]] = {}  # caller -> (window start, queries in it)
+        self.quota = QUOTA  # queries per window per caller; tests about other things may raise it
 
     def routes(self) -> list[Route]:
         return [arm_route("POST", "/providers/Microsoft.ResourceGraph/resources", API_VERSION, self.resources)]
@@ -211,4 +212,4 @@ class ResourceGraphApi:
             start, used = now, 0
         self._windows[caller] = (start, used + 1)
         seconds = max(1, math.ceil(start + QUOTA_WINDOW_S - now))
-        return max(0, QUOTA - used - 1), f"00:00:{seconds:02d}"
+        return max(0, self.quota - used - 1), f"00:00:{seconds:02d}"

@@ -46,13 +46,14 @@ class Emulator(ControlSurface):
         super().__init__(estate, events, issuer, requests)
         self._topics = TopicsApi(issuer)
         self.throttle = throttle
+        self._graph = ResourceGraphApi(estate)
         routes = [
             *SitesApi(estate, events).routes(),
             *IdentitiesApi(estate, events).routes(),
             *PostgresApi(estate, events).routes(),
             *MysqlApi(estate, events).routes(),
             *SqlServersApi(estate, events).routes(),
-            *ResourceGraphApi(estate).routes(),
+            *self._graph.routes(),
             *AuthorizationApi(estate, events).routes(),
             *DataPlanesApi(estate, issuer).routes(),
             *IdentityEndpoint(estate, issuer).routes(),
@@ -110,6 +111,11 @@ class Emulator(ControlSurface):
         """Switch ARM throttling (fresh buckets) on or off, e.g. to seed an estate quickly first."""
         self.throttle = buckets
         self._dispatcher.throttle = buckets
+
+    def set_graph_quota(self, queries_per_window: int) -> int:
+        """Resource Graph's per-caller quota (15 per 5 s, as Azure's); returns the one it replaces."""
+        previous, self._graph.quota = self._graph.quota, queries_per_window
+        return previous
 
     @property
     def faults(self) -> Faults | None:

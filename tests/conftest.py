@@ -41,6 +41,22 @@ def postgres_problem() -> str | None:
     return None
 
 
+def fresh_worker_pacing() -> None:
+    """Forget what the product's ARM pacing mirror has spent, as a newly started worker would.
+
+    The mirror is process-wide, and the emulator answers without rate-limit headers unless a test
+    turns its throttling on; without headers to reset it, a long test session would draw the mirror
+    down to ARM's refill rate and every later test would wait on budget it never really used."""
+    from provisioning.azure.arm import PACING
+
+    PACING._tokens.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pacing_per_test() -> None:
+    fresh_worker_pacing()
+
+
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[str]:
     """Azurite on its default ports (so ``UseDevelopmentStorage=true`` reaches it); reused if running."""

@@ -51,12 +51,14 @@ def run_histories(world: World, engine: Engine) -> None:
 
 @pytest.fixture(autouse=True)
 def unthrottled(emulator: Any) -> Iterator[None]:
-    """Histories are about convergence, not ARM's rate limits (tests/faults covers those): a second of
-    Retry-After per throttled write would take most of the suite's time."""
-    previous = emulator.throttle
+    """Histories are about convergence, not ARM's rate limits (tests/faults and tests/emulator cover
+    those): a second of Retry-After per throttled write, or the product pacing itself to Resource Graph's
+    15 queries per 5 seconds, would take most of the suite's time."""
+    previous, quota = emulator.throttle, emulator.set_graph_quota(1000)
     emulator.set_throttle(None)
     yield
     emulator.set_throttle(previous)
+    emulator.set_graph_quota(quota)
 
 
 @pytest.fixture
