@@ -79,6 +79,9 @@ class Desired:
     skipped: tuple[SkippedEntry, ...] = ()
     # Catalog targets the app was provisioned for (``PASSWORDLESS_MANAGED_TARGETS``) and no longer asks.
     dropped: tuple[Target, ...] = ()
+    # Where skipped entries point: the catalog targets they name, or None when one names a target the
+    # catalog no longer has (its server is then unknown, so no principal anywhere may be retired).
+    skipped_targets: tuple[Target, ...] | None = ()
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         if excess:
             steps.append(RevokePrivileges(target.name, name, excess))
 
-    retiring = _plan_dropped(desired, observed, seen_homes, identity)
+    retiring = _plan_dropped(desired, observed, seen_homes | _skipped_homes(desired), identity)
     steps += retiring
     if desired.rbac:
         principal_id = identity.principal_id or None if identity is not None else None
@@ -161,13 +164,23 @@ def remembered_targets(site: SiteState) -> frozenset[str]:
     return frozenset(t for t in (site.app_settings.get(MANAGED_TARGETS_SETTING) or "").split(",") if t)
 
 
+def _skipped_homes(desired: Desired) -> set[str]:
+    """Homes of principals a skipped entry still uses: never retired while it is skipped."""
+    if desired.skipped_targets is None:
+        return {_EVERY_HOME}
+    return {dialect_for(t.engine).principal_home(t) for t in desired.skipped_targets}
+
+
+_EVERY_HOME = "*"
+
+
 def _plan_dropped(
-    desired: Desired, observed: Observed, requested_homes: set[str], identity: UserAssignedIdentity | None
+    desired: Desired, observed: Observed, kept_homes: set[str], identity: UserAssignedIdentity | None
 ) -> list[Step]:
     """Targets the app was provisioned for and no longer asks: on ``on_remove: revoke`` its grants
-    there are revoked, and its principal retired where nothing it still asks for shares it. Only a
-    principal bound to the app's own identity is touched; ``on_remove: report`` leaves it for the
-    audit (``privilege-unrequested``)."""
+    there are revoked, and its principal retired where nothing it still asks for (or a skipped entry
+    still holds) shares it. Only a principal bound to the app's own identity is touched;
+    ``on_remove: report`` leaves it for the audit (``privilege-unrequested``)."""
     app = desired.request.app
     remembered = remembered_targets(observed.site)
     own = own_identity_ids(observed.site) | ({identity.principal_id, identity.client_id} if identity else set())
@@ -182,7 +195,7 @@ def _plan_dropped(
         dialect = dialect_for(target.engine)
         home = dialect.principal_home(target)
         name = principal_name(app, target.engine)
-        if home in requested_homes or home in retired:
+        if home in kept_homes or home in retired or _EVERY_HOME in kept_homes:
             steps.append(RevokePrivileges(target.name, name, tuple(sorted(state.grants))))
         else:
             successor = state.default_owner if dialect.retires_by_reassigning else None
@@ -340,14 +353,15 @@ def plain_name_owners(desired: Desired, observed: Observed) -> dict[str, str]:
     values the plain names hold now keeps them; otherwise the engine's first target in the request.
     """
     remembered = parse_plain_owners(observed.site.app_settings.get(PLAIN_NAMES_SETTING))
+    skipped = _skipped_targets(desired)
     requested: dict[str, list[Target]] = {}
     for connection in desired.connections:
         requested.setdefault(connection.target.engine.value, []).append(connection.target)
     owners: dict[str, str] = {}
     for engine, targets in requested.items():
         names = [target.name for target in targets]
-        if remembered.get(engine) in names:
-            owners[engine] = remembered[engine]
+        if remembered.get(engine) in names or remembered.get(engine) in skipped:
+            owners[engine] = remembered[engine]  # a skipped owner keeps them: its app code still reads them
             continue
         holding = [target.name for target in targets if _holds_plain_names(desired, observed, target)]
         owners[engine] = holding[0] if holding else names[0]
@@ -389,10 +403,13 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
     if attached:
         wanted[ATTACHED_IDENTITIES_SETTING] = ",".join(sorted(attached))
     # What is provisioned now, and what a skipped entry keeps (nothing of it is taken away).
-    kept = remembered_targets(observed.site) & {e.target for e in desired.skipped if e.target}
+    kept = remembered_targets(observed.site) & _skipped_targets(desired)
     wanted[MANAGED_TARGETS_SETTING] = ",".join(sorted({c.target.name for c in desired.connections} | kept))
-    wanted[MANAGED_KEYS_SETTING] = format_managed_keys(frozenset(wanted))
     previously_managed = parse_managed_keys(current.get(MANAGED_KEYS_SETTING))
+    # A skipped entry's settings stay, and stay managed: once the entry is valid again, or dropped,
+    # they are the product's to rewrite or remove, never a leftover nobody owns.
+    still_managed = {k for k in previously_managed if k in current} if desired.skipped else set()
+    wanted[MANAGED_KEYS_SETTING] = format_managed_keys(frozenset(wanted) | still_managed)
     to_set = tuple(sorted((k, v) for k, v in wanted.items() if current.get(k) != v))
     # While an entry is skipped its settings may be among the previously managed: none is removed.
     to_remove = () if desired.skipped else tuple(sorted(k for k in previously_managed - set(wanted) if k in current))
@@ -405,6 +422,10 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
         if (before := _plain_names_now(desired, observed, engine)) not in (None, owner)
     )
     return SetAppSettings(desired.request.app, set=to_set, remove=to_remove, absent=absent, plain_names_moved=moved)
+
+
+def _skipped_targets(desired: Desired) -> frozenset[str]:
+    return frozenset(e.target for e in desired.skipped if e.target)
 
 
 def _plain_names_now(desired: Desired, observed: Observed, engine: str) -> str | None:

@@ -152,7 +152,13 @@ class Reconciler:
             for name in sorted(remembered_targets(site) - asked)
             if name in self.catalog.targets
         )
-        desired = Desired(request, connections, rbac, self._scope_names, skipped, dropped)
+        named = {e.target for e in skipped if e.target}
+        skipped_targets = (
+            tuple(self.catalog.targets[name] for name in sorted(named) if name in self.catalog.targets)
+            if named <= {*self.catalog.targets, *self.catalog.rbac_targets}
+            else None
+        )
+        desired = Desired(request, connections, rbac, self._scope_names, skipped, dropped, skipped_targets)
         site = self._observer.with_client_id(site, connections)
         targets = {t.name: t for t in [*(c.target for c in connections), *dropped]}
         with self._databases.sessions(targets.values(), shared) as sessions:

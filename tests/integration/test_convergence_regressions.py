@@ -273,3 +273,41 @@ def test_a_target_dropped_from_the_tag_is_revoked_or_reported(
     report = audit(runtime.reconciler, [site])
     unrequested = [o for o in report.orphans if repr(role) in o.detail]
     assert [(o.kind, o.target) for o in unrequested] == [(DriftKind.PRIVILEGE_UNREQUESTED, "orders")]
+
+
+# 5, continued ---------------------------------------------------------------------------------------
+def test_a_skipped_entry_keeps_its_principal_its_settings_and_the_plain_names(
+    emulator: Any, runtime_with: Any, pg_connect: Any, local_postgres: dict[str, Any]
+) -> None:
+    """``orders:writer; ledger:writer`` on one PostgreSQL server (one server-wide role), then the catalog
+    stops offering ``writer`` on ``orders`` and the tag swaps ``ledger`` (on_remove: revoke) for a blob
+    container: ``ledger``
+    loses its grants but the role is not dropped, because the skipped ``orders`` entry still uses it;
+    ``orders``' settings stay, still managed, and the plain names still point at ``orders``."""
+    orders, ledger = local_postgres["databases"]
+    app = new_app(emulator, "orders:writer; ledger:writer")
+    role = principal_name(app, Engine.POSTGRES)
+    build_runtime_for = runtime_with
+    first = build_runtime_for(lambda document: None).reconciler
+    first.reconcile_app(app)
+    before = emulator.app_settings(app.id)
+    plain = {k: v for k, v in before.items() if k.startswith("AZURE_POSTGRESQL_") and "_LEDGER_" not in k}
+    assert any(orders in v for v in plain.values())
+
+    def unoffer_writer_on_orders(document: dict[str, Any]) -> None:
+        entry = target_entry(document, "orders")
+        entry["roles"] = [r for r in entry["roles"] if r != "writer"]
+
+    reconciler = build_runtime_for(unoffer_writer_on_orders).reconciler
+    emulator.set_tags(app.id, {"passwordless": "orders:writer; invoices:reader"})
+    result = reconciler.reconcile_app(app)
+
+    assert result is not None and [e.entry for e in result.plan.skipped] == ["orders:writer"]
+    assert acl_entries_of(pg_connect, ledger, role) == 0
+    with pg_connect(role, orders) as conn, conn.cursor() as cur:  # the role lives on, with its grants
+        cur.execute("INSERT INTO orders (item) VALUES ('skipped, untouched')")
+    after = emulator.app_settings(app.id)
+    assert {k: after.get(k) for k in plain} == plain
+    managed = set(after["PASSWORDLESS_MANAGED_KEYS"].split(","))
+    assert set(plain) <= managed
+    assert reconciler.reconcile_app(app, Mode.PLAN).plan.empty

@@ -34,30 +34,14 @@ MANAGED_KEYS = "PASSWORDLESS_MANAGED_KEYS"
 
 # Parts of histories that do not converge on main yet, by engine: switched off unless
 # MODEL_KNOWN_DEFECTS=1. Each names the defect and its minimal history is in the project notes.
-DROP_ONE = "a target dropped from the request keeps its grants (and settings) forever"
-CATALOG = "an entry the catalog no longer allows makes the whole request policy-denied"
-RETIRE = (
-    "a server-wide principal is retired (DROP ROLE) while it holds grants in a database not in the plan, "
-    "which fails; removal and identity switches of an app with two targets on one server never converge"
-)
 SHARED = (
     "a server-wide principal dropped by hand: the audit reports principal-missing for the first target and "
     "privilege-missing for the second one on the same server (a consequence, not a cause)"
 )
 KNOWN_DEFECTS: dict[str, dict[str, str]] = {
-    "postgres": {
-        "drop-one-target": DROP_ONE,
-        "catalog-edits": CATALOG,
-        "retire-across-databases": RETIRE,
-        "app-tables": "a principal that owns tables cannot be rebound or removed (no REASSIGN OWNED)",
-        "drop-shared-principal": SHARED,
-    },
-    "mysql": {"drop-one-target": DROP_ONE, "catalog-edits": CATALOG, "drop-shared-principal": SHARED},
-    "sql": {
-        "drop-one-target": DROP_ONE,
-        "catalog-edits": CATALOG,
-        "two-databases": "SQL users are per database, the principal is planned once per server (Msg 15151)",
-    },
+    "postgres": {"drop-shared-principal": SHARED},
+    "mysql": {"drop-shared-principal": SHARED},
+    "sql": {},
 }
 
 
@@ -125,7 +109,7 @@ class History(RuleBasedStateMachine):
         """Freeze what must survive a change that ends a target's provisioning: a dropped target under
         ``on_remove: report`` and an entry the catalog no longer allows keep their grants as they are;
         under ``revoke`` they must go."""
-        skip = skip or set()
+        skip = (skip or set()) | {t for t, role in after.items() if role not in self.offered.get(t, ())}
         for target, _ in self.active().items():
             if target in after and target not in skip:
                 continue
@@ -135,6 +119,11 @@ class History(RuleBasedStateMachine):
         for target in after:
             if target not in skip:
                 self.app.frozen.pop(target, None)
+
+    def forget_skips(self) -> None:
+        """The app is gone: what its skipped entries held is no longer frozen exactly; a server-wide
+        principal retired for another target takes it along."""
+        self.app.frozen = {target: (grants, False) for target, (grants, _) in self.app.frozen.items()}
 
     def db(self, target: str) -> str:
         return self.world.targets[target].database
@@ -177,7 +166,7 @@ class History(RuleBasedStateMachine):
 
     @initialize(tag=REQUESTS)
     def create_app(self, tag: dict[str, str]) -> None:
-        self.app.tag = self.gated(tag)
+        self.app.tag = tag
         self.app.exists = True
         self.world.emulator.create_site(
             SUBSCRIPTION, APPS_GROUP, self.app.name, tags=self.tags(), app_settings=dict(self.app.unrelated)
@@ -188,27 +177,12 @@ class History(RuleBasedStateMachine):
     @rule(tag=REQUESTS, client=st.sampled_from(CLIENTS))
     def set_tag(self, tag: dict[str, str], client: str | None) -> None:
         """Add, drop or change targets, walk profiles up or down, or change the client type."""
-        tag = self.gated(tag)
         self.before_change(tag)
         self.app.tag, self.app.client = tag, client
         self.world.emulator.set_tags(self.app_id, self.tags())
         self.settle()
 
-    def gated(self, tag: dict[str, str]) -> dict[str, str]:
-        """The request with the parts of it that hit a known defect taken out (see KNOWN_DEFECTS)."""
-        tag, before = dict(tag), self.app.tag or {}
-        if not self.allowed("drop-one-target"):
-            for target, role in before.items():
-                tag.setdefault(target, role)
-        if not self.allowed("two-databases") and len(tag) > 1:
-            keep = next((t for t in tag if t in before), next(iter(tag)))
-            tag = {keep: tag[keep]}
-        return tag
-
-    def may_retire(self) -> bool:
-        return self.allowed("retire-across-databases") or len(self.app.tag or {}) < 2
-
-    @precondition(lambda self: self.app.exists and self.app.tag is not None and self.may_retire())
+    @precondition(lambda self: self.app.exists and self.app.tag is not None)
     @rule()
     def remove_tag(self) -> None:
         self.before_change({})
@@ -216,12 +190,7 @@ class History(RuleBasedStateMachine):
         self.world.emulator.set_tags(self.app_id, self.tags())
         self.settle()
 
-    @precondition(
-        lambda self: (
-            self.app.exists
-            and (self.allowed("retire-across-databases") or not any(g for g, _ in self.app.frozen.values()))
-        )
-    )
+    @precondition(lambda self: self.app.exists)
     @rule()
     def switch_identity(self) -> None:
         """system <-> a user-assigned identity the product creates (``create:<name>``)."""
@@ -230,10 +199,11 @@ class History(RuleBasedStateMachine):
         self.world.emulator.set_tags(self.app_id, self.tags())
         self.settle()
 
-    @precondition(lambda self: self.app.exists and self.may_retire())
+    @precondition(lambda self: self.app.exists)
     @rule()
     def delete_app(self) -> None:
         self.before_change({})
+        self.forget_skips()
         self.app.exists = False
         self.world.emulator.delete_site(self.app_id)
         self.settle()
@@ -252,11 +222,7 @@ class History(RuleBasedStateMachine):
         self.settle()
 
     @precondition(
-        lambda self: (
-            self.world.server.tables_by_app
-            and self.allowed("app-tables")
-            and any(role == "ddl" for role in self.active().values())
-        )
+        lambda self: self.world.server.tables_by_app and any(role == "ddl" for role in self.active().values())
     )
     @rule(where=st.sampled_from(TARGETS))
     def app_creates_table(self, where: str) -> None:
@@ -336,7 +302,6 @@ class History(RuleBasedStateMachine):
             kinds |= {"policy-denied", "request-invalid"}
         return kinds
 
-    @precondition(lambda self: self.allowed("catalog-edits"))
     @rule(change=st.sampled_from(CATALOG_CHANGES))
     def edit_catalog(self, change: tuple[str, str]) -> None:
         """The platform team removes a target, stops offering a role, or puts the catalog back."""
@@ -429,7 +394,8 @@ class History(RuleBasedStateMachine):
         for target in self.active():
             assert any(self.db(target) in v for v in values), f"no managed setting names {self.db(target)}"
         for target, spec in self.world.targets.items():
-            if target not in self.active() and target not in self.skipped() and spec.on_remove == "revoke":
+            gone = target not in self.active() and target not in self.skipped()
+            if gone and target in self.offered and spec.on_remove == "revoke":  # the catalog still says revoke
                 assert not any(spec.database in v for v in values), f"{target} was dropped, its settings stayed"
 
 

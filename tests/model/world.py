@@ -19,6 +19,7 @@ from provisioning.audit import audit
 from provisioning.errors import TransientError
 from provisioning.resource_ids import parse_app_id
 from provisioning.runtime import shared_runtime
+from tests.conftest import fresh_worker_pacing
 from tests.estates import APPS_GROUP, SUBSCRIPTION
 from tests.functions_index import user_function
 from tests.model.expected import CUSTOM_PROFILES, PROFILES
@@ -68,14 +69,30 @@ class World:
                 }
                 for spec in self.targets.values()
                 if spec.name in offered
-            ],
+            ]
+            + [self._other_teams_target()],
         }
         assert set(PROFILES) >= {r for roles in offered.values() for r in roles}
         self.catalog_path.write_text(json.dumps(document), encoding="utf-8")
         shared_runtime.cache_clear()  # the next invocation runs on a worker that read the new catalog
 
+    def _other_teams_target(self) -> dict[str, object]:
+        """A target of another team's, never offered to the app: a catalog is never empty (it would be
+        invalid) even when the platform team has removed both of the app's targets."""
+        spec = next(iter(self.targets.values()))
+        return {
+            "name": "other-team",
+            "engine": self.server.engine,
+            "server": self.server_id,
+            "database": spec.database,
+            "roles": ["reader"],
+            "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-other-team"],
+            **({} if self.server.engine == "sql" else {"tls": "disable"}),
+        }
+
     # -- Event Grid -------------------------------------------------------------------------
     def start_history(self) -> None:
+        fresh_worker_pacing()  # each history is a day of an app's life, not one burst of requests
         self.emulator.clear_events()
         self._delivered = 0
         self.on_history()
