@@ -46,6 +46,11 @@ class ControlSurface:
     def clear_requests(self) -> None:
         self._requests.clear()
 
+    def keep_bodies(self, enabled: bool = True) -> None:
+        """Keep (or stop keeping) the JSON bodies of requests and answers in `requests`, as
+        `RecordedRequest.body` and `.answer`."""
+        self._requests.keep_bodies = enabled
+
     @property
     def events(self) -> list[dict[str, Any]]:
         """Copies of the Event Grid-schema events emitted so far, oldest first."""

@@ -3,6 +3,7 @@ case-sensitive, web-app rows carry no siteConfig, and what cannot be evaluated i
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions, QueryResponse
 
 from emulator import Emulator
+from emulator import graph as graph_api
 from provisioning.azure.discovery import tagged_apps_query
 from tests.contracts.replay import interactions
 from tests.emulator.emulator_estate import BILLING_API, OTHER_SUBSCRIPTION, SHOP_WEB, STAGING, SUBSCRIPTION
@@ -128,6 +130,28 @@ def test_the_user_quota_is_reported(graph: ResourceGraphClient) -> None:
 
     assert int(first["x-ms-user-quota-remaining"]) == int(second["x-ms-user-quota-remaining"]) + 1
     assert "x-ms-ratelimit-remaining-tenant-resource-requests" in first
+
+
+def test_the_user_quota_is_a_fixed_window_whose_resets_after_counts_down(
+    graph: ResourceGraphClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Microsoft Learn, "Guidance for throttled requests in Azure Resource Graph": the window starts with
+    the first query and `x-ms-user-quota-resets-after` is the time left in it; then the quota is whole."""
+    clock = [1000.0]
+    monkeypatch.setattr(graph_api, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+
+    def quota_after(seconds: float) -> tuple[int, str]:
+        clock[0] += seconds
+        headers = graph.resources(
+            QueryRequest(subscriptions=[SUBSCRIPTION], query="resources"),
+            cls=lambda pipeline_response, *_: pipeline_response.http_response.headers,
+        )
+        return int(headers["x-ms-user-quota-remaining"]), headers["x-ms-user-quota-resets-after"]
+
+    assert quota_after(0) == (graph_api.QUOTA - 1, "00:00:05")
+    assert quota_after(2.5) == (graph_api.QUOTA - 2, "00:00:03")  # the same window, 2.5 s left
+    assert quota_after(1.6) == (graph_api.QUOTA - 3, "00:00:01")
+    assert quota_after(1.0) == (graph_api.QUOTA - 1, "00:00:05")  # 5.1 s after the first: a new window
 
 
 def test_a_bad_skip_token_is_rejected(graph: ResourceGraphClient) -> None:
