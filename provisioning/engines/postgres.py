@@ -253,8 +253,11 @@ class PostgresSession:
     ) -> list[tuple[str, Composable]]:
         """Hand what ``role`` owns to ``successor``, drop its privileges, then the role: in every
         database it has a stake in (``pg_shdepend``), since both commands act on the current database
-        (and shared objects). PostgreSQL asks the caller to be a member of both roles, so the admin
-        takes the role first (a CREATEROLE admin may); the role's removal ends that membership.
+        (and shared objects). PostgreSQL asks the caller to be a member of both roles (``REASSIGN
+        OWNED`` reference), so the admin takes the role first; from PostgreSQL 16 a CREATEROLE admin
+        may grant only roles it holds WITH ADMIN OPTION, which it does for the roles it created (16
+        release notes, "Restrict the privileges of CREATEROLE roles"). The role's removal ends that
+        membership. See docs/permissions.md, "Retiring a PostgreSQL principal that owns objects".
         ``owner_of``: the name the role had when it was observed (it is renamed before this runs)."""
         pairs: list[tuple[str, Composable]] = [(ADMIN_DATABASE, _sql("GRANT {} TO CURRENT_USER", role))]
         for database in self._stakes_of(owner_of or role, tls):
