@@ -73,8 +73,9 @@ class ClientsBySubscription:
 
 
 @contextmanager
-def azure_errors(action: str) -> Iterator[None]:
-    """Translate azure-core errors (ARM's, and Storage's) into the core's tree, keeping the cause."""
+def azure_errors(action: str, *, service: str = "ARM") -> Iterator[None]:
+    """Translate azure-core errors (ARM's, and Storage's) into the core's tree, keeping the cause;
+    ``service`` names who answered, so an operator looks in the right place."""
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -93,13 +94,13 @@ def azure_errors(action: str) -> Iterator[None]:
         status = exc.status_code or 0
         if status in TRANSIENT_STATUS:
             raise TransientError(
-                f"{action}: ARM answered {status} ({_code(exc)})", retry_after=_retry_after(exc)
+                f"{action}: {service} answered {status} ({_code(exc)})", retry_after=_retry_after(exc)
             ) from exc
         if status == 403:
             raise PermanentError(f"{action}: the function's identity lacks the permission ({_code(exc)})") from exc
-        raise PermanentError(f"{action}: ARM answered {status} ({_code(exc)})") from exc
+        raise PermanentError(f"{action}: {service} answered {status} ({_code(exc)})") from exc
     except (ServiceRequestError, ServiceResponseError) as exc:
-        raise TransientError(f"{action}: ARM could not be reached ({type(exc).__name__})") from exc
+        raise TransientError(f"{action}: {service} could not be reached ({type(exc).__name__})") from exc
 
 
 def _code(exc: Any) -> str:

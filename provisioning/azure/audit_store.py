@@ -29,16 +29,16 @@ class AuditStore:
 
     def put_input(self, run: str, index: int, text: str) -> None:
         """What one part audits (its servers and apps), stored by the start for the part's worker."""
-        with azure_errors(f"store the input of audit {run} part {index}"):
+        with azure_errors(f"store the input of audit {run} part {index}", service="storage"):
             self._container(PARTS).upload_blob(f"{run}/input-{index:05d}.json", text.encode(), overwrite=True)
 
     def read_input(self, run: str, index: int) -> str:
-        with azure_errors(f"read the input of audit {run} part {index}"):
+        with azure_errors(f"read the input of audit {run} part {index}", service="storage"):
             return str(self._container(PARTS).download_blob(f"{run}/input-{index:05d}.json").readall().decode())
 
     def put_part(self, run: str, index: int, text: str) -> int:
         """Store one part; return how many parts of the run are stored now."""
-        with azure_errors(f"store audit {run} part {index}"):
+        with azure_errors(f"store audit {run} part {index}", service="storage"):
             parts = self._container(PARTS)
             parts.upload_blob(f"{run}/part-{index:05d}.json", text.encode(), overwrite=True)
             return sum(1 for _ in parts.list_blobs(name_starts_with=f"{run}/part-"))
@@ -47,7 +47,7 @@ class AuditStore:
         """Exactly one worker wins the right to write the run's report (create-if-absent)."""
         from azure.core.exceptions import ResourceExistsError
 
-        with azure_errors(f"claim the report of audit {run}"):
+        with azure_errors(f"claim the report of audit {run}", service="storage"):
             try:
                 self._container(PARTS).upload_blob(f"{run}/aggregated", b"", overwrite=False)
             except ResourceExistsError:
@@ -55,7 +55,7 @@ class AuditStore:
         return True
 
     def read_parts(self, run: str) -> list[str]:
-        with azure_errors(f"read the parts of audit {run}"):
+        with azure_errors(f"read the parts of audit {run}", service="storage"):
             parts = self._container(PARTS)
             names = sorted(b.name for b in parts.list_blobs(name_starts_with=f"{run}/part-"))
             return [parts.download_blob(name).readall().decode() for name in names]
@@ -66,7 +66,7 @@ class AuditStore:
         reports (``claim_aggregation``), so the history is not written concurrently by one run."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        with azure_errors("write the audit reports"):
+        with azure_errors("write the audit reports", service="storage"):
             reports = self._container(REPORTS)
             try:
                 kept: str | None = reports.download_blob(HISTORY).readall().decode()

@@ -57,7 +57,7 @@ class AppLocks:
         this reconcile began and what caused it (an event id)."""
         from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-        with azure_errors(f"prepare the lock of {app.id}"):
+        with azure_errors(f"prepare the lock of {app.id}", service="storage"):
             blob = self._blob(app)
         deadline = time.monotonic() + self._wait_seconds
         while True:
@@ -79,7 +79,7 @@ class AppLocks:
             if keeper.lost is not None:
                 raise LockLost(f"the lock of {app.id} was lost while it reconciled: {keeper.lost}")
             try:
-                with azure_errors(f"record the reconcile of {app.id}"):
+                with azure_errors(f"record the reconcile of {app.id}", service="storage"):
                     metadata = blob.get_blob_properties().metadata or {}
                     causes = ([cause] if cause else []) + metadata.get(CAUSES, "").split()
                     blob.set_blob_metadata(
@@ -93,7 +93,7 @@ class AppLocks:
         finally:
             if keeper.lost is None:
                 try:
-                    with azure_errors(f"release the lock of {app.id}"):
+                    with azure_errors(f"release the lock of {app.id}", service="storage"):
                         lease.release()
                 except ProvisioningError:
                     if finished:
@@ -105,7 +105,7 @@ class AppLocks:
         """True when this very event was reconciled already (Event Grid delivers at least once), or a
         finished reconcile began more than ``SKEW_MARGIN`` after the event's time, so it surely read
         state that already held the change. Event ids decide first; time only with the margin."""
-        with azure_errors(f"read the lock of {app.id}"):
+        with azure_errors(f"read the lock of {app.id}", service="storage"):
             metadata = self._blob(app).get_blob_properties().metadata or {}
         if cause in metadata.get(CAUSES, "").split():
             return True

@@ -69,7 +69,7 @@ class RunRecords:
             "plan_blob": f"{partition}/{row}.json" if in_blob else "",
             "error": _bounded(error or ""),
         }
-        with azure_errors(f"record a run of {app.id}"):
+        with azure_errors(f"record a run of {app.id}", service="storage"):
             if in_blob:
                 self._get_plans().upload_blob(entity["plan_blob"], text.encode(), overwrite=True)
             self._get_table().create_entity(entity)
@@ -87,12 +87,12 @@ class RunRecords:
             "at": now.isoformat(),
             "error": _bounded(error),
         }
-        with azure_errors(f"record rejected event {event_id}"):
+        with azure_errors(f"record rejected event {event_id}", service="storage"):
             self._get_table().create_entity(entity)
 
     def list_runs(self, app: AppRef, *, limit: int = 10) -> list[dict[str, Any]]:
         """The app's latest runs, newest first, each with its whole plan; empty when it never ran."""
-        with azure_errors(f"read the runs of {app.id}"):
+        with azure_errors(f"read the runs of {app.id}", service="storage"):
             entities = self._get_table().query_entities(
                 "PartitionKey eq @partition", parameters={"partition": partition_of(app)}, results_per_page=limit
             )
