@@ -97,7 +97,9 @@ def azure_errors(action: str, *, service: str = "ARM") -> Iterator[None]:
                 f"{action}: {service} answered {status} ({_code(exc)})", retry_after=_retry_after(exc)
             ) from exc
         if status == 403:
-            raise PermanentError(f"{action}: the function's identity lacks the permission ({_code(exc)})") from exc
+            raise PermanentError(
+                f"{action}: {service} refused: the function's identity lacks the permission ({_code(exc)})"
+            ) from exc
         raise PermanentError(f"{action}: {service} answered {status} ({_code(exc)})") from exc
     except (ServiceRequestError, ServiceResponseError) as exc:
         raise TransientError(f"{action}: {service} could not be reached ({type(exc).__name__})") from exc
