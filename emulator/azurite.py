@@ -48,14 +48,17 @@ def running_azurite(*, start_timeout_s: float = 30.0) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + start_timeout_s
-    while not all(listening(port) for port in PORTS.values()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AzuriteUnavailable("Azurite did not start")
-        time.sleep(0.2)
-    try:
+    try:  # stopped however this ends, a signal while it starts included (make playground)
+        deadline = time.monotonic() + start_timeout_s
+        while not all(listening(port) for port in PORTS.values()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AzuriteUnavailable("Azurite did not start")
+            time.sleep(0.2)
         yield CONNECTION
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -3,7 +3,7 @@
 ``python -m emulator.playground [up]`` starts Azurite (or reuses it), prepares the local PostgreSQL
 and MariaDB, opens the MySQL endpoint (the protocol shim), starts the emulator on a fixed port and a
 local host for the function app, writes a ``local.settings.json`` that works as it is, prints what
-to try, and serves until Ctrl-C.
+to try, and serves until Ctrl-C or SIGTERM, then stops all of it (Azurite only if it started it).
 
 ``python -m emulator.playground event --tag APP VALUE`` is the event feeder: it tags the app in
 the emulator (which records the ARM event Azure would emit) and delivers that event to the
@@ -13,6 +13,7 @@ function's local Event Grid webhook, as Event Grid would (the local host, or ``f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -55,18 +56,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(arm_port: int, host_port: int, mysql_port: int, settings_path: Path) -> int:
+    """Start everything, serve until SIGTERM or SIGINT, then stop what was started, in reverse order:
+    the local host, the emulator, the MySQL endpoint, and Azurite only when this process started it.
+    A signal during start-up stops what is up so far; a second signal while stopping ends at once."""
     from emulator.azurite import running_azurite
     from emulator.instance import Emulator
     from emulator.local_host import LocalHost, load_settings
     from emulator.mysql_proxy import MysqlShimProxy
 
+    signals = StopSignals()
     estate = yaml.safe_load(ESTATE.read_text(encoding="utf-8"))
-    with running_azurite() as storage:
-        proxy = MysqlShimProxy(("127.0.0.1", 3306), port=mysql_port)
-        estate["subscriptions"][0]["resource_groups"][1]["mysql_servers"][0]["port"] = proxy.port
-        prepare_databases(estate)
-        emulator = Emulator.start(estate, state_dir=STATE / "emulator", port=arm_port)
+    with contextlib.ExitStack() as started:
         try:
+            storage = started.enter_context(running_azurite())
+            proxy = MysqlShimProxy(("127.0.0.1", 3306), port=mysql_port)
+            started.callback(proxy.stop)
+            estate["subscriptions"][0]["resource_groups"][1]["mysql_servers"][0]["port"] = proxy.port
+            prepare_databases(estate)
+            emulator = Emulator.start(estate, state_dir=STATE / "emulator", port=arm_port)
+            started.callback(emulator.stop)
             values = emulator.environment() | {
                 "FUNCTIONS_WORKER_RUNTIME": "python",
                 "AzureWebJobsStorage": storage,
@@ -81,16 +89,48 @@ def serve(arm_port: int, host_port: int, mysql_port: int, settings_path: Path) -
             settings_path.write_text(json.dumps({"IsEncrypted": False, "Values": values}, indent=2) + "\n")
             load_settings(settings_path)
             host = LocalHost(port=host_port).start()
+            started.callback(host.stop)
             (STATE / "playground.json").write_text(
                 json.dumps({"arm": emulator.arm_endpoint, "ca_bundle": emulator.ca_bundle, "host": host.url})
             )
             print_next_steps(emulator.arm_endpoint, host.url, settings_path, proxy.port)
-            wait_for_stop()
-            host.stop()
-        finally:
-            emulator.stop()
-            proxy.stop()
+            signals.wait()
+        except Stopping as stop:
+            print(f"{stop}: stopping during start-up", file=sys.stderr, flush=True)
+    print("Passwordless playground stopped.", file=sys.stderr, flush=True)
     return 0
+
+
+class Stopping(BaseException):
+    """SIGTERM or SIGINT arrived during start-up: unwinds ``serve`` so that what is up gets stopped.
+    A BaseException, so that no ``except Exception`` on the way swallows it."""
+
+
+class StopSignals:
+    """SIGTERM and SIGINT, from the first line of ``serve``: ``make playground`` passes SIGTERM on to
+    this process, a terminal sends SIGINT (Ctrl-C) to the whole group. Before ``wait`` a signal raises
+    ``Stopping``; during it, ``wait`` returns. Either way the default actions come back at once, so a
+    second signal while stopping ends the process instead of being swallowed."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self._requested = threading.Event()
+        self._waiting = False
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        for other in self.SIGNALS:
+            signal.signal(other, signal.SIG_DFL)
+        self._requested.set()
+        if not self._waiting:
+            raise Stopping(signal.Signals(signum).name)
+
+    def wait(self) -> None:
+        self._waiting = True
+        if not self._requested.is_set():
+            self._requested.wait()
 
 
 def prepare_databases(estate: dict[str, Any]) -> None:
@@ -128,17 +168,6 @@ Try next:
 """,
         flush=True,
     )
-
-
-def wait_for_stop() -> None:
-    stopping = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    stopping.wait()
 
 
 def feed_event(app: str, value: str, *, host: str | None) -> int:

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
+from typing import Protocol
 
 from provisioning.engines.dialects import dialect_for
 from provisioning.engines.rbac import app_of_note, is_ours
@@ -35,7 +36,7 @@ from provisioning.planner import ATTACHED_IDENTITIES_SETTING, MANAGED_TARGETS_SE
 from provisioning.policy import authorize_entries, authorize_rbac
 from provisioning.principal_names import principal_name
 from provisioning.rbac_roles import role_label
-from provisioning.reconciler import Mode, Reconciler
+from provisioning.reconciler import Mode, Reconciler, ReconcileResult
 from provisioning.requests import request_from_tags
 from provisioning.resource_ids import AppRef
 from provisioning.sessions import Sessions
@@ -80,6 +81,15 @@ class AuditState(str, Enum):
     PENDING = "pending"  # requested, never provisioned
     REMEDIATED = "remediated"
     CLEAN = "clean"
+
+
+class RemediationLog(Protocol):
+    """Where an audit that remediates records each reconcile it runs, as every trigger records its
+    reconciles (``Outcomes.recorder``: a run record and an outcome event), a failed one too."""
+
+    def reconciled(self, result: ReconcileResult) -> None: ...
+
+    def failed(self, app: AppRef, error: ProvisioningError) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -269,12 +279,22 @@ def audit(
     *,
     remediate: bool = False,
     progress: Callable[[int, AppAudit], None] | None = None,
+    remediations: RemediationLog | None = None,
 ) -> AuditReport:
-    """Audit every discovered app and scan every catalog server for orphans (one process)."""
+    """Audit every discovered app and scan every catalog server for orphans (one process);
+    ``remediations`` records each reconcile ``remediate`` runs."""
     started = datetime.now(UTC)
     servers = {target.server.key for target in reconciler.catalog.targets.values()}
     scopes = {scope for target in reconciler.catalog.rbac_targets.values() for scope in target.scopes}
-    part = audit_part(reconciler, sites, servers=servers, rbac_scopes=scopes, remediate=remediate, progress=progress)
+    part = audit_part(
+        reconciler,
+        sites,
+        servers=servers,
+        rbac_scopes=scopes,
+        remediate=remediate,
+        progress=progress,
+        remediations=remediations,
+    )
     return combine([part], started=started, remediate=remediate)
 
 
@@ -286,6 +306,7 @@ def audit_part(
     rbac_scopes: Iterable[str] = (),
     remediate: bool = False,
     progress: Callable[[int, AppAudit], None] | None = None,
+    remediations: RemediationLog | None = None,
 ) -> AuditPart:
     """Plan a share of the apps, and scan ``servers`` (catalog server keys) for orphan principals.
 
@@ -305,7 +326,7 @@ def audit_part(
                 _read_snapshot(batch, target)
         prepared = _with_settings(reconciler, apps)
         for number, (site, ready) in enumerate(zip(apps, prepared, strict=True), start=1):
-            outcome = _audit_site(reconciler, batch, site, ready, remediate=remediate)
+            outcome = _audit_site(reconciler, batch, site, ready, remediate=remediate, remediations=remediations)
             results.append(outcome)
             if progress is not None:
                 progress(number, outcome)
@@ -368,7 +389,13 @@ def _with_settings(reconciler: Reconciler, sites: list[SiteState]) -> list[Prepa
 
 
 def _audit_site(
-    reconciler: Reconciler, batch: Sessions, site: SiteState, ready: Prepared, *, remediate: bool
+    reconciler: Reconciler,
+    batch: Sessions,
+    site: SiteState,
+    ready: Prepared,
+    *,
+    remediate: bool,
+    remediations: RemediationLog | None = None,
 ) -> AppAudit:
     app = site.app
     try:
@@ -379,7 +406,7 @@ def _audit_site(
         result = reconciler.plan_discovered(ready, batch)
         drift = drift_of(result.plan)
         if remediate and drift:
-            reconciler.reconcile_app(app, Mode.APPLY)
+            _remediate(reconciler, app, remediations)
             return AppAudit(app, drift, remediated=True)
         return AppAudit(app, drift)
     except (InvalidRequest, PolicyViolation, AdminMissing, PrincipalConflict) as exc:
@@ -389,6 +416,19 @@ def _audit_site(
     except ProvisioningError as exc:  # NotFound included: it names what is missing (the app, a server...)
         log.warning("audit of %s failed: %s", app.id, exc)
         return AppAudit(app, error=str(exc))
+
+
+def _remediate(reconciler: Reconciler, app: AppRef, remediations: RemediationLog | None) -> None:
+    """Reconcile a drifted app; recorded like any other reconcile, a failed one too (then re-raised,
+    so the audit reports the app as it does any error)."""
+    try:
+        result = reconciler.reconcile_app(app, Mode.APPLY)
+    except ProvisioningError as exc:
+        if remediations is not None:
+            remediations.failed(app, exc)
+        raise
+    if remediations is not None and result is not None:
+        remediations.reconciled(result)
 
 
 def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:

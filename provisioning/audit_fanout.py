@@ -27,6 +27,7 @@ from provisioning.audit import (
     AuditReport,
     Drift,
     DriftKind,
+    RemediationLog,
     audit_part,
     combine,
     stale_roles,
@@ -39,6 +40,7 @@ from provisioning.requests import request_from_tags
 from provisioning.resource_ids import parse_app_id
 
 log = logging.getLogger(__name__)
+REMEDIATION_TRIGGER = "timer"  # the run records of the scheduled audit's remediations
 
 
 class AuditStorePort(Protocol):
@@ -56,6 +58,8 @@ class DiscoveryPort(Protocol):
 
 class DriftEventsPort(Protocol):
     def drifted(self, audit: AppAudit, *, correlation_id: str) -> None: ...
+
+    def recorder(self, *, trigger: str, correlation_id: str) -> RemediationLog: ...
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,11 @@ class AuditRuns:
         """Audit one part; the report when this worker stored the last part and won the aggregation."""
         order = PartOrder.from_message(message)
         part = part_input_from_json(self._store.read_input(order.run, order.part))
-        found = audit_part(self._reconciler, part.sites, servers=part.servers, remediate=order.remediate)
+        # Only the scheduled audit remediates (PASSWORDLESS_AUDIT_REMEDIATE); its reconciles are recorded.
+        recorded = self._events.recorder(trigger=REMEDIATION_TRIGGER, correlation_id=order.correlation_id)
+        found = audit_part(
+            self._reconciler, part.sites, servers=part.servers, remediate=order.remediate, remediations=recorded
+        )
         stored = self._store.put_part(order.run, order.part, part_to_json(found))
         if stored < order.parts or not self._store.claim_aggregation(order.run):
             return None

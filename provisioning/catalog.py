@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from provisioning.engines.dialects import DIALECTS
-from provisioning.errors import InvalidRequest
+from provisioning.errors import FieldErrors, InvalidRequest
 from provisioning.models import (
     AdminGroup,
     Catalog,
@@ -23,8 +23,8 @@ from provisioning.models import (
     Target,
     TlsMode,
 )
-from provisioning.rbac_targets import RbacTarget, is_rbac_entry, rbac_target
-from provisioning.resource_ids import parse_resource_id
+from provisioning.rbac_targets import TARGET_NAME, RbacTarget, is_rbac_entry, rbac_target
+from provisioning.resource_ids import ResourceId, parse_resource_id
 from provisioning.settings import setting_infix
 
 BUILTIN_PROFILES: dict[str, RoleProfile] = {
@@ -41,7 +41,6 @@ BUILTIN_PROFILES: dict[str, RoleProfile] = {
 
 SERVER_TYPES = {engine: dialect.server_type for engine, dialect in DIALECTS.items()}
 IDENTITY_TYPE = "microsoft.managedidentity/userassignedidentities"
-TARGET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 TARGET_FIELDS = {
     "name", "engine", "server", "database", "schemas", "roles", "allowed_sources",
     "tls", "on_remove", "owner_role", "sql_binding",
@@ -87,6 +86,8 @@ def catalog_from_document(document: Any) -> Catalog:
         raise InvalidRequest(f"catalog: unknown top-level field(s) {sorted(map(str, unknown))}", field="catalog")
     profiles = dict(BUILTIN_PROFILES)
     profiles.update(_profiles(document.get("profiles") or {}))
+    admin_group = _admin_group(document.get("admin_group"))
+    identities = _identities(document.get("identities"))
     raw_targets = document.get("targets")
     if not isinstance(raw_targets, list) or not raw_targets:
         raise InvalidRequest("catalog.targets: a non-empty list is required", field="catalog.targets")
@@ -99,11 +100,6 @@ def catalog_from_document(document: Any) -> Catalog:
         if target.name in targets or target.name in rbac_targets:
             raise InvalidRequest(f"{where}: {target.name!r} is defined twice", field=where)
         if isinstance(target, RbacTarget):
-            if not TARGET_NAME.match(target.name):
-                raise InvalidRequest(
-                    f"{where}: {target.name!r} must be lower-case letters, digits, '-' or '_', starting with a letter",
-                    field=where,
-                )
             rbac_targets[target.name] = target
             continue
         infix = setting_infix(target.name)
@@ -118,37 +114,46 @@ def catalog_from_document(document: Any) -> Catalog:
     return Catalog(
         targets=targets,
         profiles=profiles,
-        admin_group=_admin_group(document.get("admin_group")),
-        identities=_identities(document.get("identities")),
+        admin_group=admin_group,
+        identities=identities,
         rbac_targets=rbac_targets,
     )
 
 
 def _identities(raw: Any) -> dict[str, OfferedIdentity]:
-    """``identities: [{id: <user-assigned identity id>, allowed_sources: [<ARM scope>, ...]}]``."""
+    """``identities: [{id: <user-assigned identity id>, allowed_sources: [<ARM scope>, ...]}]``; every
+    entry and field is checked (``InvalidRequest.also``)."""
     if raw is None:
         return {}
     if not isinstance(raw, list):
         raise InvalidRequest("catalog.identities: a list is required", field="catalog.identities")
     offered: dict[str, OfferedIdentity] = {}
+    errors = FieldErrors()
     for index, entry in enumerate(raw):
         where = f"catalog.identities[{index}]"
         if not isinstance(entry, dict):
-            raise InvalidRequest(f"{where}: a mapping is required", field=where)
+            errors.add(InvalidRequest(f"{where}: a mapping is required", field=where))
+            continue
         unknown = set(entry) - {"id", "allowed_sources"}
         if unknown:
-            raise InvalidRequest(f"{where}: unknown field(s) {sorted(map(str, unknown))}", field=where)
-        if not isinstance(entry.get("id"), str):
-            raise InvalidRequest(f"{where}.id: a user-assigned identity resource id is required", field=f"{where}.id")
-        rid = parse_resource_id(entry["id"].strip(), field=f"{where}.id")
-        if rid.full_type != IDENTITY_TYPE or len(rid.names) != 1:
-            raise InvalidRequest(
-                f"{where}.id: a {IDENTITY_TYPE} id is required, got {rid.full_type}", field=f"{where}.id"
-            )
-        if rid.key in offered:
-            raise InvalidRequest(f"{where}.id: {rid.id} is listed twice", field=f"{where}.id")
-        offered[rid.key] = OfferedIdentity(rid.id, _scopes(entry.get("allowed_sources"), f"{where}.allowed_sources"))
+            errors.add(InvalidRequest(f"{where}: unknown field(s) {sorted(map(str, unknown))}", field=where))
+        rid = errors.check(partial(_identity_id, entry.get("id"), where))
+        sources = errors.check(partial(_scopes, entry.get("allowed_sources"), f"{where}.allowed_sources"))
+        if rid is not None and rid.key in offered:
+            errors.add(InvalidRequest(f"{where}.id: {rid.id} is listed twice", field=f"{where}.id"))
+        elif rid is not None and sources is not None:
+            offered[rid.key] = OfferedIdentity(rid.id, sources)
+    errors.raise_any()
     return offered
+
+
+def _identity_id(value: Any, where: str) -> ResourceId:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where}.id: a user-assigned identity resource id is required", field=f"{where}.id")
+    rid = parse_resource_id(value.strip(), field=f"{where}.id")
+    if rid.full_type != IDENTITY_TYPE or len(rid.names) != 1:
+        raise InvalidRequest(f"{where}.id: a {IDENTITY_TYPE} id is required, got {rid.full_type}", field=f"{where}.id")
+    return rid
 
 
 def _scopes(value: Any, where: str) -> tuple[str, ...]:
@@ -178,19 +183,23 @@ def _profiles(raw: Any) -> dict[str, RoleProfile]:
             "catalog.profiles: a mapping of name to privilege list is required", field="catalog.profiles"
         )
     profiles: dict[str, RoleProfile] = {}
+    errors = FieldErrors()  # every bad profile and privilege, not only the first
+    allowed = [p.value for p in Privilege]
     for name, privileges in raw.items():
         where = f"catalog.profiles.{name}"
         if name in BUILTIN_PROFILES:
-            raise InvalidRequest(f"{where}: {name!r} is a built-in profile and cannot be redefined", field=where)
+            errors.add(InvalidRequest(f"{where}: {name!r} is a built-in profile and cannot be redefined", field=where))
         if not isinstance(privileges, list) or not privileges:
-            raise InvalidRequest(f"{where}: a non-empty list of privileges is required", field=where)
-        allowed = [p.value for p in Privilege]
+            errors.add(InvalidRequest(f"{where}: a non-empty list of privileges is required", field=where))
+            continue
         chosen = set()
         for item in privileges:
             if not isinstance(item, str) or item.upper() not in allowed:
-                raise InvalidRequest(f"{where}: {item!r} is not one of {allowed}", field=where)
+                errors.add(InvalidRequest(f"{where}: {item!r} is not one of {allowed}", field=where))
+                continue
             chosen.add(Privilege(item.upper()))
         profiles[name] = RoleProfile(name, frozenset(chosen))
+    errors.raise_any()
     return profiles
 
 
@@ -203,12 +212,16 @@ def _admin_group(raw: Any) -> AdminGroup | None:
 
 
 def _target(raw: Any, index: int, profiles: dict[str, RoleProfile]) -> Target:
+    """One database target. Every field is checked, so an entry with several errors names them all
+    (``InvalidRequest.also``); a check that needs another field (the server's type needs the engine)
+    is left out while that field is wrong."""
     where = f"catalog.targets[{index}]"
     if not isinstance(raw, dict):
         raise InvalidRequest(f"{where}: a mapping is required", field=where)
+    errors = FieldErrors()
     unknown = set(raw) - TARGET_FIELDS
     if unknown:
-        raise InvalidRequest(f"{where}: unknown field(s) {sorted(map(str, unknown))}", field=where)
+        errors.add(InvalidRequest(f"{where}: unknown field(s) {sorted(map(str, unknown))}", field=where))
 
     def text(key: str) -> str:
         value = raw.get(key)
@@ -231,59 +244,87 @@ def _target(raw: Any, index: int, profiles: dict[str, RoleProfile]) -> Target:
             raise InvalidRequest(f"{where}.{key}: {value!r} is not one of {allowed}", field=f"{where}.{key}")
         return str(value)
 
-    name = text("name")
-    if not TARGET_NAME.match(name):
-        raise InvalidRequest(
-            f"{where}.name: {name!r} must be lower-case letters, digits, '-' or '_', starting with a letter",
-            field=f"{where}.name",
-        )
-    where = f"catalog.targets[{name}]"
-    engine = Engine(choice("engine", Engine, None))
-    dialect = DIALECTS[engine]
-    server = parse_resource_id(text("server"), field=f"{where}.server")
-    if server.full_type != SERVER_TYPES[engine] or len(server.names) != 1:
-        raise InvalidRequest(
-            f"{where}.server: an {engine.value} target needs a {SERVER_TYPES[engine]} id, got {server.full_type}",
-            field=f"{where}.server",
-        )
-    roles = strings("roles", ())
-    if not roles:
-        raise InvalidRequest(f"{where}.roles: list at least one role profile", field=f"{where}.roles")
-    for role in roles:
-        if role not in profiles:
+    def checked_name() -> str:
+        name = text("name")
+        if not TARGET_NAME.match(name):
             raise InvalidRequest(
-                f"{where}.roles: {role!r} is not a known profile ({sorted(profiles)})", field=f"{where}.roles"
+                f"{where}.name: {name!r} must be lower-case letters, digits, '-' or '_', starting with a letter",
+                field=f"{where}.name",
             )
-    sources = strings("allowed_sources", ())
-    if not sources:
-        raise InvalidRequest(
-            f"{where}.allowed_sources: list the subscriptions, resource groups or id prefixes whose apps may connect",
-            field=f"{where}.allowed_sources",
+        return name
+
+    name = errors.check(checked_name)
+    if name is not None:
+        where = f"catalog.targets[{name}]"
+    engine = errors.check(lambda: Engine(choice("engine", Engine, None)))
+    dialect = DIALECTS[engine] if engine is not None else None
+    server = errors.check(lambda: parse_resource_id(text("server"), field=f"{where}.server"))
+    if (
+        engine is not None
+        and server is not None
+        and (server.full_type != SERVER_TYPES[engine] or len(server.names) != 1)
+    ):
+        errors.add(
+            InvalidRequest(
+                f"{where}.server: an {engine.value} target needs a {SERVER_TYPES[engine]} id, got {server.full_type}",
+                field=f"{where}.server",
+            )
         )
-    for source in sources:
-        check_scope(source, f"{where}.allowed_sources")
-    schemas = strings("schemas", dialect.default_schemas)
-    if not dialect.default_schemas and raw.get("schemas"):
-        raise InvalidRequest(
-            f"{where}.schemas: {dialect.label} has no schemas inside a database", field=f"{where}.schemas"
+    roles = errors.check(lambda: strings("roles", ()))
+    if roles is not None and not roles:
+        errors.add(InvalidRequest(f"{where}.roles: list at least one role profile", field=f"{where}.roles"))
+    for role in roles or ():
+        if role not in profiles:
+            errors.add(
+                InvalidRequest(
+                    f"{where}.roles: {role!r} is not a known profile ({sorted(profiles)})", field=f"{where}.roles"
+                )
+            )
+    sources = errors.check(lambda: strings("allowed_sources", ()))
+    if sources is not None and not sources:
+        errors.add(
+            InvalidRequest(
+                f"{where}.allowed_sources: list the subscriptions, resource groups or id prefixes whose apps may "
+                "connect",
+                field=f"{where}.allowed_sources",
+            )
+        )
+    for source in sources or ():
+        errors.check(partial(check_scope, source, f"{where}.allowed_sources"))
+    schemas = errors.check(lambda: strings("schemas", dialect.default_schemas if dialect is not None else ()))
+    if dialect is not None and not dialect.default_schemas and raw.get("schemas"):
+        errors.add(
+            InvalidRequest(
+                f"{where}.schemas: {dialect.label} has no schemas inside a database", field=f"{where}.schemas"
+            )
         )
     owner_role = raw.get("owner_role")
-    if owner_role is not None and ("owner_role" not in dialect.catalog_options or not isinstance(owner_role, str)):
-        raise InvalidRequest(
-            f"{where}.owner_role: a string, and only for postgres targets", field=f"{where}.owner_role"
+    if owner_role is not None and (
+        not isinstance(owner_role, str) or (dialect is not None and "owner_role" not in dialect.catalog_options)
+    ):
+        errors.add(
+            InvalidRequest(f"{where}.owner_role: a string, and only for postgres targets", field=f"{where}.owner_role")
         )
+    database = errors.check(lambda: text("database"))
+    tls = errors.check(lambda: TlsMode(choice("tls", TlsMode, TlsMode.REQUIRE.value)))
+    on_remove = errors.check(lambda: OnRemove(choice("on_remove", OnRemove, OnRemove.REPORT.value)))
+    offered = dialect is None or "sql_binding" in dialect.catalog_options  # unknown engine: not judged
+    sql_binding = errors.check(lambda: _sql_binding(raw, offered, where))
+    errors.raise_any()
+    assert name and engine and server and roles and sources and schemas is not None and database  # checked above
+    assert tls is not None and on_remove is not None and sql_binding is not None
     return Target(
         name=name,
         engine=engine,
         server=server,
-        database=text("database"),
+        database=database,
         schemas=schemas,
         roles=frozenset(roles),
         allowed_sources=sources,
-        tls=TlsMode(choice("tls", TlsMode, TlsMode.REQUIRE.value)),
-        on_remove=OnRemove(choice("on_remove", OnRemove, OnRemove.REPORT.value)),
+        tls=tls,
+        on_remove=on_remove,
         owner_role=owner_role,
-        sql_binding=_sql_binding(raw, "sql_binding" in dialect.catalog_options, where),
+        sql_binding=sql_binding,
     )
 
 

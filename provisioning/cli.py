@@ -251,7 +251,7 @@ def _list(out: Any, runtime: Runtime) -> int:
                 row |= {
                     "connections": [f"{c.target}:{c.role}" for c in request.connections],
                     "identity": request.identity.kind.value,
-                    "client": request.client.value if request.client else None,
+                    "client": request.client.value if request.client is not None else None,
                 }
             rows.append(row)
     out.apps(sorted(rows, key=lambda r: (r["subscription"], r["resource_group"].lower(), r["name"].lower())))
@@ -262,12 +262,20 @@ def _audit(out: Any, runtime: Runtime, args: argparse.Namespace) -> int:
     from provisioning.audit import audit
     from provisioning.report import to_document, write_reports
 
+    correlation_id = str(uuid.uuid4())
+    recorded = runtime.outcomes.recorder(trigger=TRIGGER, correlation_id=correlation_id)  # every reconcile
     with out.working("discovering managed apps"):
         sites = list(runtime.discovery.list_tagged_apps())
     with out.progress("auditing", total=len(sites)) as advance:
-        report = audit(runtime.reconciler, sites, remediate=args.remediate, progress=lambda _n, a: advance(a))
+        report = audit(
+            runtime.reconciler,
+            sites,
+            remediate=args.remediate,
+            progress=lambda _n, a: advance(a),
+            remediations=recorded,
+        )
     paths = write_reports(report, args.report_dir) if args.report_dir else {}
-    out.audited(report, to_document(report), paths)
+    out.audited(report, to_document(report), paths, correlation_id if args.remediate else None)
     settled = all(a.status in ("clean", "remediated") for a in report.apps)
     clean = settled and not report.orphans and not report.incomplete  # an incomplete audit proves nothing
     return Exit.FAILED if args.fail_on_drift and not clean else Exit.OK

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class ProvisioningError(Exception):
     """Base of every error the core raises on purpose."""
@@ -12,11 +17,40 @@ class PermanentError(ProvisioningError):
 
 
 class InvalidRequest(PermanentError):
-    """A tag, HTTP body, event or catalog entry is malformed; ``field`` names where."""
+    """A tag, HTTP body, event or catalog entry is malformed; ``field`` names where. ``also``: the same
+    entry's further errors, found in the same pass (``passwordless catalog check`` lists them all)."""
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.also: tuple[InvalidRequest, ...] = ()
+
+
+class FieldErrors:
+    """Check an entry field by field: a failed check is kept and the next one still runs, so every error
+    of the entry is found in one pass. ``raise_any`` raises the first, in field order (what a loader
+    that stops at the first error would have raised), with the others in its ``also``."""
+
+    def __init__(self) -> None:
+        self.found: list[InvalidRequest] = []
+
+    def add(self, error: InvalidRequest) -> None:
+        self.found.append(error)
+        self.found += error.also  # a nested entry's own further errors
+
+    def check(self, parse: Callable[[], T]) -> T | None:
+        """``parse()``, or None when it raised InvalidRequest (kept)."""
+        try:
+            return parse()
+        except InvalidRequest as exc:
+            self.add(exc)
+            return None
+
+    def raise_any(self) -> None:
+        if self.found:
+            first, *rest = self.found
+            first.also = tuple(rest)
+            raise first
 
 
 class PolicyViolation(PermanentError):

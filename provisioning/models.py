@@ -20,6 +20,21 @@ class Engine(str, Enum):
 
 
 class ClientType(str, Enum):
+    """The framework whose setting names a connection gets (Service Connector's ``--client-type``).
+
+    ``none`` is Service Connector's ``CLIENT_TYPE.Blank = 'none'`` (azure-cli
+    ``src/azure-cli/azure/cli/command_modules/serviceconnector/_resource_config.py``): no framework, so
+    no framework-specific format. Service Connector's pages list it as a client type of every target
+    used here ("None", learn.microsoft.com/azure/service-connector/how-to-integrate-postgres, -mysql,
+    -sql-database, -storage-blob, -storage-queue, -key-vault, -service-bus) and give it only the generic
+    pieces under the generic names: the "Other" tab of how-to-integrate-redis-cache (``#tab/none``)
+    lists ``AZURE_REDIS_HOST``, ``_PORT``, ``_DATABASE``, ``_SSL`` where the other clients get one
+    driver connection string, and the Storage pages give "other clients" ``AZURE_STORAGEBLOB_
+    RESOURCEENDPOINT`` (``{Cloud}_{Type}_{Name}``, concept-service-connector-internals "Configuration
+    naming convention"; Spring Boot's own names are for ``springboot`` only). Each dialect writes
+    those pieces for ``none`` (``setting_values``); an RBAC target writes its endpoint setting.
+    """
+
     PYTHON = "python"
     DJANGO = "django"
     DOTNET = "dotnet"
@@ -29,6 +44,7 @@ class ClientType(str, Enum):
     GO = "go"
     PHP = "php"
     RUBY = "ruby"
+    NONE = "none"  # no framework: only the generic settings (see above)
 
 
 class OnRemove(str, Enum):

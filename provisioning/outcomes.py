@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from provisioning.audit import AppAudit
+from provisioning.audit import AppAudit, RemediationLog
+from provisioning.errors import ProvisioningError
 from provisioning.reconciler import ReconcileResult
 from provisioning.resource_ids import AppRef
 
@@ -66,9 +67,26 @@ class Outcomes:
         detail = {"correlationId": event_id, "error": type(error).__name__, "detail": str(error)}
         self._events.publish_rejected(FAILED, event_id, detail)
 
+    def recorder(self, *, trigger: str, correlation_id: str) -> RemediationLog:
+        """What an audit that remediates records its reconciles with, as ``trigger`` under one id."""
+        return _Recorder(self, trigger, correlation_id)
+
     def drifted(self, audit: AppAudit, *, correlation_id: str) -> None:
         if audit.drift:
             kinds = sorted({d.kind.value for d in audit.drift})
             self._events.publish(
                 DRIFTED, audit.app, {"correlationId": correlation_id, "kinds": kinds, "remediated": audit.remediated}
             )
+
+
+class _Recorder:
+    def __init__(self, outcomes: Outcomes, trigger: str, correlation_id: str) -> None:
+        self._outcomes = outcomes
+        self._trigger = trigger
+        self._correlation_id = correlation_id
+
+    def reconciled(self, result: ReconcileResult) -> None:
+        self._outcomes.reconciled(result, trigger=self._trigger, correlation_id=self._correlation_id)
+
+    def failed(self, app: AppRef, error: ProvisioningError) -> None:
+        self._outcomes.failed(app, error, trigger=self._trigger, correlation_id=self._correlation_id)

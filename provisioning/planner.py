@@ -11,6 +11,7 @@ from provisioning.errors import Conflict, NotFound, PolicyViolation, PrincipalCo
 from provisioning.models import (
     AppRequest,
     BindingKind,
+    ClientType,
     DatabaseState,
     Engine,
     IdentityHolder,
@@ -336,7 +337,7 @@ def _rbac_settings(desired: Desired, observed: Observed) -> dict[str, str]:
             RbacConnection(
                 target=grant.target,
                 endpoint=observed.endpoints[grant.target.name],
-                client=desired.request.client or infer_client(observed.site.linux_fx_version),
+                client=_client(desired.request.client, observed.site.linux_fx_version),
                 first_of_kind=grant.target.kind.value not in kinds_seen,
                 user_assigned_client_id=identity.client_id if identity is not None and user_assigned else None,
             )
@@ -386,7 +387,7 @@ def _connection(desired: Desired, observed: Observed, target: Target, *, owns: b
         database=target.database,
         principal=principal_name(desired.request.app, target.engine),
         tls=target.tls,
-        client=desired.request.client or infer_client(observed.site.linux_fx_version),
+        client=_client(desired.request.client, observed.site.linux_fx_version),
         owns_plain_names=owns,
         user_assigned_client_id=identity.client_id if identity is not None and user_assigned else None,
     )
@@ -488,3 +489,8 @@ def own_identity_ids(site: SiteState | None) -> set[str]:
     for identity in site.user_assigned.values():
         ids |= {identity.principal_id, identity.client_id}
     return {i.lower() for i in ids if i}
+
+
+def _client(requested: ClientType | None, linux_fx_version: str) -> ClientType:
+    """The requested client type (``none`` included: no framework), else the stack's."""
+    return requested if requested is not None else infer_client(linux_fx_version)

@@ -13,6 +13,10 @@ names", system- and user-assigned managed identity):
 - servicebus: `AZURE_SERVICEBUS_FULLYQUALIFIEDNAMESPACE` = `<namespace>.servicebus.windows.net`;
   Spring Boot `spring.cloud.azure.servicebus.namespace`
 
+Client type `none` (no framework) gets the names Service Connector gives "other clients" there: the
+endpoint setting above and, for a user-assigned identity, `<PREFIX>_CLIENTID`; never Spring Boot's
+(models.ClientType has the sources).
+
 A user-assigned identity adds `<PREFIX>_CLIENTID` (Spring Boot: `...credential.client-id`, which Spring
 Cloud Azure uses as the managed identity's client id when managed identity is enabled). Service
 Connector's `AZURE_KEYVAULT_SCOPE` is left out: it carries the management scope, which reading secrets

@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.errors import InvalidRequest
+from provisioning.errors import FieldErrors, InvalidRequest
 from provisioning.models import OnRemove
 from provisioning.rbac_roles import BUILT_IN_ROLES, DEFAULT_ROLES, RbacKind
 from provisioning.resource_ids import ResourceId, parse_resource_id
 
+TARGET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # every catalog target's name, database or RBAC
 RBAC_FIELDS = {"name", "kind", "resource", "roles", "allowed_sources", "secrets", "setting", "on_remove"}
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SETTING = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -73,52 +74,79 @@ def is_rbac_entry(raw: Any) -> bool:
 
 
 def rbac_target(raw: dict[str, Any], index: int) -> RbacTarget:
-    """Validate one catalog entry of an RBAC kind; every error names the entry and the field."""
+    """Validate one catalog entry of an RBAC kind; every error names the entry and the field, and every
+    field is checked (``InvalidRequest.also`` carries the errors after the first)."""
     where = f"catalog.targets[{index}]"
+    errors = FieldErrors()
     unknown = set(raw) - RBAC_FIELDS
     if unknown:
-        raise InvalidRequest(f"{where}: unknown field(s) {sorted(map(str, unknown))}", field=where)
+        errors.add(InvalidRequest(f"{where}: unknown field(s) {sorted(map(str, unknown))}", field=where))
     name = raw.get("name")
     if isinstance(name, str):
         where = f"catalog.targets[{name}]"
     kinds = [k.value for k in RbacKind]
-    if raw.get("kind") not in kinds:
-        raise InvalidRequest(f"{where}.kind: {raw.get('kind')!r} is not one of {kinds}", field=f"{where}.kind")
-    kind = RbacKind(raw["kind"])
-    resource_text = raw.get("resource")
-    if not isinstance(resource_text, str):
-        raise InvalidRequest(f"{where}.resource: the ARM id of the {kind.value} is required", field=f"{where}.resource")
-    resource = parse_resource_id(resource_text, field=f"{where}.resource")
-    allowed = RESOURCE_TYPES[kind]
-    if (resource.full_type, len(resource.names)) not in allowed:
+    kind = RbacKind(raw["kind"]) if raw.get("kind") in kinds else None
+    if kind is None:
+        errors.add(InvalidRequest(f"{where}.kind: {raw.get('kind')!r} is not one of {kinds}", field=f"{where}.kind"))
+    resource = errors.check(lambda: _resource(raw.get("resource"), kind, where))
+    secrets = errors.check(lambda: _secrets(raw.get("secrets"), kind, where)) if kind is not None else ()
+    setting = raw.get("setting")
+    if kind is RbacKind.KEYVAULT_REFERENCE:
+        if not isinstance(setting, str) or not _SETTING.match(setting):
+            errors.add(
+                InvalidRequest(
+                    f"{where}.setting: the app setting name that holds the Key Vault reference (letters, digits, _)",
+                    field=f"{where}.setting",
+                )
+            )
+    elif kind is not None and setting is not None:
+        errors.add(
+            InvalidRequest(f"{where}.setting: only keyvault-reference targets take one", field=f"{where}.setting")
+        )
+    on_remove = raw.get("on_remove", OnRemove.REPORT.value)
+    if on_remove not in [o.value for o in OnRemove]:
+        errors.add(
+            InvalidRequest(f"{where}.on_remove: {on_remove!r} is not report or revoke", field=f"{where}.on_remove")
+        )
+    roles = errors.check(lambda: _roles(raw.get("roles"), kind, where)) if kind is not None else None
+    sources = errors.check(lambda: _sources(raw.get("allowed_sources"), where))
+    if not isinstance(name, str) or not TARGET_NAME.match(name):
+        named = f"catalog.targets[{index}].name"
+        errors.add(
+            InvalidRequest(
+                f"{named}: {str(name)!r} must be lower-case letters, digits, '-' or '_', starting with a letter",
+                field=named,
+            )
+        )
+    errors.raise_any()
+    assert isinstance(name, str) and kind is not None and resource is not None  # checked above
+    assert secrets is not None and roles is not None and sources is not None
+    return RbacTarget(
+        name=name,
+        kind=kind,
+        resource=resource,
+        roles=roles,
+        allowed_sources=sources,
+        secrets=secrets,
+        setting=setting,
+        on_remove=OnRemove(on_remove),
+    )
+
+
+def _resource(text: Any, kind: RbacKind | None, where: str) -> ResourceId:
+    """The ARM id of the narrowest scope; its type is judged only when the kind is known."""
+    if not isinstance(text, str):
+        label = kind.value if kind is not None else "resource"
+        raise InvalidRequest(f"{where}.resource: the ARM id of the {label} is required", field=f"{where}.resource")
+    resource = parse_resource_id(text, field=f"{where}.resource")
+    allowed = RESOURCE_TYPES[kind] if kind is not None else ()
+    if kind is not None and (resource.full_type, len(resource.names)) not in allowed:
         expected = " or ".join(t for t, _ in allowed)
         raise InvalidRequest(
             f"{where}.resource: a {kind.value} target is a {expected}, got {resource.full_type}",
             field=f"{where}.resource",
         )
-    secrets = _secrets(raw.get("secrets"), kind, where)
-    setting = raw.get("setting")
-    if kind is RbacKind.KEYVAULT_REFERENCE:
-        if not isinstance(setting, str) or not _SETTING.match(setting):
-            raise InvalidRequest(
-                f"{where}.setting: the app setting name that holds the Key Vault reference (letters, digits, _)",
-                field=f"{where}.setting",
-            )
-    elif setting is not None:
-        raise InvalidRequest(f"{where}.setting: only keyvault-reference targets take one", field=f"{where}.setting")
-    on_remove = raw.get("on_remove", OnRemove.REPORT.value)
-    if on_remove not in [o.value for o in OnRemove]:
-        raise InvalidRequest(f"{where}.on_remove: {on_remove!r} is not report or revoke", field=f"{where}.on_remove")
-    return RbacTarget(
-        name=str(name),
-        kind=kind,
-        resource=resource,
-        roles=_roles(raw.get("roles"), kind, where),
-        allowed_sources=_sources(raw.get("allowed_sources"), where),
-        secrets=secrets,
-        setting=setting,
-        on_remove=OnRemove(on_remove),
-    )
+    return resource
 
 
 def _roles(raw: Any, kind: RbacKind, where: str) -> dict[str, str]:

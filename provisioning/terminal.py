@@ -129,7 +129,9 @@ class Output:
         self.out.print(table)
         self.out.print(f"{len(rows)} managed app(s)")
 
-    def audited(self, report: AuditReport, document: dict[str, Any], paths: dict[str, Path]) -> None:
+    def audited(
+        self, report: AuditReport, document: dict[str, Any], paths: dict[str, Path], correlation_id: str | None = None
+    ) -> None:
         if self.json_mode:
             self._json(document)
         else:
@@ -150,6 +152,8 @@ class Output:
         counts = ", ".join(f"{n} {status}" for status, n in report.counts().items() if n)
         orphans = f"; {len(report.orphans)} orphan principal(s)" if report.orphans else ""
         self.err.print(f"{len(report.apps)} app(s) audited: {counts or 'none'}{orphans}")
+        if correlation_id is not None:
+            self.err.print(f"remediations recorded as runs (trigger cli, correlation id {correlation_id})")
 
     def catalog_checked(self, source: str, catalog: Catalog | None, problems: list[CatalogProblem]) -> None:
         if self.json_mode:
@@ -200,4 +204,7 @@ class Output:
         self.out.print(table)
         for name, privileges in sorted(roles.items()):
             self.out.print(f"role [bold]{name}[/]: {', '.join(privileges)}")
-        self.out.print(f"client types: {', '.join(clients)} (tag {{prefix}}-client; default: from the app's stack)")
+        self.out.print(
+            f"client types: {', '.join(clients)} (tag {{prefix}}-client; default: from the app's stack; "
+            f"{ClientType.NONE.value}: no framework, only the generic settings such as host, port and database)"
+        )

@@ -62,7 +62,7 @@ class SqlDialect(Dialect):
             # identity (learn.microsoft.com/azure/service-connector/how-to-integrate-sql-database): no names.
             raise InvalidRequest(
                 f"target {c.target}: Azure SQL has no passwordless settings for client type {client.value} "
-                "(Service Connector offers it only with a password); choose dotnet, java, nodejs or python",
+                "(Service Connector offers it only with a password); choose dotnet, java, nodejs, python or none",
                 field="passwordless-client",
             )
         if client is ClientType.DOTNET:
@@ -78,6 +78,10 @@ class SqlDialect(Dialect):
                 "authentication=ActiveDirectoryMSI;"
             }
         common = {"SERVER": c.fqdn, "PORT": port, "DATABASE": c.database}
+        if client is ClientType.NONE:
+            # No framework: the server, port and database, without a driver's authentication keyword
+            # (models.ClientType); a user-assigned identity adds CLIENTID (client_id_setting).
+            return common
         if client is ClientType.NODEJS:
             return common | {"AUTHENTICATIONTYPE": "azure-active-directory-default"}
         return common | {"AUTHENTICATION": "ActiveDirectoryMsi"}

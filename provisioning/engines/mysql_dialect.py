@@ -56,6 +56,15 @@ class MysqlDialect(Dialect):
     def setting_values(self, c: Connection, client: ClientType, port: str) -> dict[str, str]:
         tls_on = c.tls is TlsMode.REQUIRE
         sslmode = "Required" if tls_on else "Disabled"
+        if client is ClientType.NONE:
+            # No framework: the generic pieces, no driver's connection string (models.ClientType).
+            return {
+                "HOST": c.fqdn,
+                "PORT": port,
+                "DATABASE": c.database,
+                "USER": c.principal,
+                "SSL": str(tls_on).lower(),
+            }
         if c.client is ClientType.GO:
             # go-sql-driver reads one DSN (Service Connector, "Integrate Azure Database for MySQL", Go:
             # `<MySQL-DB-username>@tcp(<server-host>:<port>)/<MySQL-DB-name>?tls=true`).

@@ -62,6 +62,15 @@ class PostgresDialect(Dialect):
     def setting_values(self, c: Connection, client: ClientType, port: str) -> dict[str, str]:
         tls_on = c.tls is TlsMode.REQUIRE
         sslmode = "require" if tls_on else "disable"
+        if client is ClientType.NONE:
+            # No framework: the generic pieces, no driver's connection string (models.ClientType).
+            return {
+                "HOST": c.fqdn,
+                "PORT": port,
+                "DATABASE": c.database,
+                "USER": c.principal,
+                "SSL": str(tls_on).lower(),
+            }
         if client is ClientType.DJANGO:
             return {"NAME": c.database, "HOST": c.fqdn, "USER": c.principal}
         if client is ClientType.DOTNET:

@@ -33,8 +33,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+Playground = tuple[Path, list[str], dict[str, str], subprocess.Popen[str]]
+
+
 @pytest.fixture
-def playground(tmp_path: Path, azurite: str) -> Iterator[tuple[Path, list[str], dict[str, str]]]:
+def playground(tmp_path: Path, azurite: str) -> Iterator[Playground]:
     require(postgres_problem() or mariadb_problem())
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
@@ -59,17 +62,13 @@ def playground(tmp_path: Path, azurite: str) -> Iterator[tuple[Path, list[str], 
                 break
         printed = [process.stdout.readline().strip() for _ in range(3)]
         assert f"127.0.0.1:{ports['ARM']}" in "".join(lines) and f"127.0.0.1:{ports['MYSQL']}" in "".join(lines)
-        yield clone, printed, env
+        yield clone, printed, env, process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the playground's own process group, started above
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        if process.poll() is None:  # a test that failed before stopping it: its own process group, started above
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-        finally:
-            assert process.stdout is not None
-            process.stdout.close()
+        assert process.stdout is not None
+        process.stdout.close()
 
 
 def run(command: str, clone: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -80,8 +79,8 @@ def run(command: str, clone: Path, env: dict[str, str]) -> subprocess.CompletedP
     return done
 
 
-def test_make_playground_then_the_printed_commands_work(playground: tuple[Path, list[str], dict[str, str]]) -> None:
-    clone, (apply, curl, event), env = playground
+def test_make_playground_then_the_printed_commands_work(playground: Playground) -> None:
+    clone, (apply, curl, event), env, process = playground
     assert apply.startswith(".venv/bin/passwordless --settings ") and " apply -g rg-apps -n shop-web" in apply
     assert curl.startswith("curl ") and event.startswith(".venv/bin/python -m emulator.playground event --tag ")
 
@@ -105,3 +104,30 @@ def test_make_playground_then_the_printed_commands_work(playground: tuple[Path, 
     )
     assert legacy["in_sync"] is True and legacy["connections"][0]["binding"]  # the event provisioned it
     assert (legacy["runs"][0]["trigger"], legacy["runs"][0]["outcome"]) == ("eventgrid", "converged")
+
+    stop_with_sigterm(process)
+
+
+def stop_with_sigterm(process: subprocess.Popen[str]) -> None:
+    """SIGTERM to make alone (as `kill` or a process manager sends it; make passes it on): within a few
+    seconds make has exited and no process of the playground's group is left, the emulator's, the
+    local host's and the proxies' threads with them; the Azurite it reused (the session's) still runs."""
+    from emulator.azurite import PORTS, listening
+
+    os.kill(process.pid, signal.SIGTERM)
+    process.wait(timeout=5)  # make ends when the playground under it has
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)  # anything left in the group make started (start_new_session)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        group = ["ps", "-o", "pid,stat,args", "-g", str(process.pid)]
+        left = subprocess.run(group, capture_output=True, text=True, check=False)
+        pytest.fail(f"the playground left processes behind after SIGTERM:\n{left.stdout}")
+    assert process.stdout is not None
+    said = process.stdout.read()
+    assert "Passwordless playground stopped." in said and "Traceback" not in said, said
+    assert all(listening(port) for port in PORTS.values())  # not ours to stop

@@ -124,3 +124,5 @@ def test_the_timer_remediates_only_when_its_setting_says_so(
     (entry,) = document["apps"]
     assert (document["remediate"], entry["status"]) == (remediates, "remediated" if remediates else "pending")
     assert runtime.reconciler.reconcile_app(app, Mode.PLAN).plan.empty is remediates
+    runs = [(r["trigger"], r["outcome"], r["correlation_id"]) for r in runtime.runs.list_runs(app, limit=5)]
+    assert runs == ([("timer", "converged", only_this_app.correlation_id)] if remediates else [])  # every reconcile

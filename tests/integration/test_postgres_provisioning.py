@@ -15,7 +15,7 @@ from provisioning.plan import CreatePrincipal, EnableSystemIdentity, GrantPrivil
 from provisioning.principal_names import principal_name
 from provisioning.reconciler import Mode
 from provisioning.resource_ids import parse_app_id
-from tests.estates import APPS_GROUP, SUBSCRIPTION
+from tests.estates import APPS_GROUP, STORAGE, SUBSCRIPTION
 
 pytestmark = pytest.mark.integration
 WRITES = {"PUT", "PATCH", "DELETE"}
@@ -204,3 +204,50 @@ def test_plan_mode_changes_nothing(emulator: Any, runtime: Any, pg_connect: Any)
     principal = principal_name(app, Engine.POSTGRES)
     with pytest.raises(psycopg2.OperationalError, match="does not exist"), pg_connect(principal):
         pass
+
+
+def test_client_type_none_writes_only_the_generic_settings_and_the_app_signs_in_with_them(
+    emulator: Any, runtime: Any, pg_connect: Any
+) -> None:
+    """`passwordless-client=none` (Service Connector's client type for no framework) through the real
+    reconciler: the generic pieces for the database and the endpoint for Storage, no connection string;
+    the app signs in with them; the second plan is empty and the audit finds it clean; moving to a
+    framework replaces them, leaving no generic setting behind."""
+    tags = {"passwordless": "orders:writer; invoices:reader", "passwordless-client": "none"}
+    app = parse_app_id(
+        emulator.create_site(
+            SUBSCRIPTION, APPS_GROUP, f"none-{uuid.uuid4().hex[:8]}", tags=tags, app_settings={"OWN": "kept"}
+        )
+    )
+    assert runtime.reconciler.reconcile_app(app).applied
+    settings = emulator.app_settings(app.id)
+    name = principal_name(app, Engine.POSTGRES)
+    ours = {k: v for k, v in settings.items() if k.startswith("AZURE_")}
+    assert ours == {
+        "AZURE_POSTGRESQL_HOST": ours["AZURE_POSTGRESQL_HOST"],
+        "AZURE_POSTGRESQL_PORT": "5432",
+        "AZURE_POSTGRESQL_DATABASE": ours["AZURE_POSTGRESQL_DATABASE"],
+        "AZURE_POSTGRESQL_USER": name,
+        "AZURE_POSTGRESQL_SSL": "false",  # the catalog's orders target says tls: disable
+        "AZURE_STORAGEBLOB_RESOURCEENDPOINT": f"{emulator.arm_endpoint}/blob/{STORAGE}/",
+    }
+    assert settings["OWN"] == "kept"
+    with (
+        pg_connect(settings["AZURE_POSTGRESQL_USER"], settings["AZURE_POSTGRESQL_DATABASE"]) as conn,
+        conn.cursor() as cur,
+    ):
+        cur.execute("INSERT INTO orders (item) VALUES ('client none') RETURNING id")
+        assert cur.fetchone()
+
+    assert runtime.reconciler.reconcile_app(app, Mode.PLAN).plan.empty
+    (found,) = audit(runtime.reconciler, [s for s in runtime.discovery.list_tagged_apps() if s.app.key == app.key]).apps
+    assert found.status == "clean", found
+
+    emulator.set_tags(app.id, tags | {"passwordless-client": "python"})
+    runtime.reconciler.reconcile_app(app)
+    moved = {k: v for k, v in emulator.app_settings(app.id).items() if k.startswith("AZURE_")}
+    assert set(moved) == {"AZURE_POSTGRESQL_CONNECTIONSTRING", "AZURE_STORAGEBLOB_RESOURCEENDPOINT"}
+    assert moved["AZURE_POSTGRESQL_CONNECTIONSTRING"] == (  # the same pieces, in python's one string
+        f"dbname={ours['AZURE_POSTGRESQL_DATABASE']} host={ours['AZURE_POSTGRESQL_HOST']} port=5432 "
+        f"sslmode=disable user={name}"
+    )

@@ -107,3 +107,32 @@ def test_targets_whose_setting_names_would_collide_are_refused(first: str, secon
     with pytest.raises(InvalidRequest, match=f"'{second}' and '{first}' would share app-setting names") as caught:
         catalog_from_document(document)
     assert caught.value.field == "catalog.targets[1].name"
+
+
+def test_an_entry_with_several_errors_raises_the_first_and_keeps_the_others() -> None:
+    """The loader still raises the first error in field order; ``also`` holds the entry's others, so
+    ``passwordless catalog check`` can name them all. A check that needs a wrong field is left out."""
+    sql_server = "/subscriptions/x/resourceGroups/y/providers/Microsoft.Sql/servers/z"
+    document = {
+        "targets": [
+            {
+                "name": "orders",
+                "engine": "oracle",
+                "server": sql_server,  # no engine to judge its type by: not an error of its own
+                "database": "orders",
+                "roles": ["owner", "writer", "boss"],
+                "allowed_sources": ["/subscriptions/"],
+                "tls": "maybe",
+            }
+        ]
+    }
+    with pytest.raises(InvalidRequest) as caught:
+        catalog_from_document(document)
+    assert caught.value.field == "catalog.targets[orders].engine"
+    assert [e.field for e in caught.value.also] == [
+        "catalog.targets[orders].roles",
+        "catalog.targets[orders].roles",
+        "catalog.targets[orders].allowed_sources",
+        "catalog.targets[orders].tls",
+    ]
+    assert "'boss'" in str(caught.value.also[1])

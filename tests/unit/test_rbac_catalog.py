@@ -136,6 +136,16 @@ def test_names_are_unique_across_databases_and_rbac_targets() -> None:
           "AZURE_SERVICEBUS_CLIENTID": "cid"}),
         ("servicebus", "https://sb-shop.servicebus.windows.net:443/", ClientType.SPRINGBOOT, None,
          {"spring.cloud.azure.servicebus.namespace": "sb-shop.servicebus.windows.net"}),
+        # client type `none`: the names Service Connector gives "other clients", never Spring Boot's
+        ("storage-blob", "https://stshop.blob.core.windows.net/", ClientType.NONE, None,
+         {"AZURE_STORAGEBLOB_RESOURCEENDPOINT": "https://stshop.blob.core.windows.net/"}),
+        ("storage-queue", "https://stshop.queue.core.windows.net/", ClientType.NONE, "cid",
+         {"AZURE_STORAGEQUEUE_RESOURCEENDPOINT": "https://stshop.queue.core.windows.net/",
+          "AZURE_STORAGEQUEUE_CLIENTID": "cid"}),
+        ("keyvault-secrets", "https://kv-pay.vault.azure.net/", ClientType.NONE, "cid",
+         {"AZURE_KEYVAULT_RESOURCEENDPOINT": "https://kv-pay.vault.azure.net/", "AZURE_KEYVAULT_CLIENTID": "cid"}),
+        ("servicebus", "https://sb-shop.servicebus.windows.net:443/", ClientType.NONE, None,
+         {"AZURE_SERVICEBUS_FULLYQUALIFIEDNAMESPACE": "sb-shop.servicebus.windows.net"}),
         ("storage-blob", "https://stshop.blob.core.windows.net/", ClientType.SPRINGBOOT, None,
          {"spring.cloud.azure.storage.blob.credential.managed-identity-enabled": "true",
           "spring.cloud.azure.storage.blob.endpoint": "https://stshop.blob.core.windows.net/",
@@ -171,15 +181,19 @@ def test_a_later_connection_of_a_kind_carries_its_target_name_and_a_reference_is
     blob = RbacConnection(
         parsed.rbac_targets["archive-blobs"], "https://stshop.blob.core.windows.net", ClientType.PYTHON, False
     )
-    assert rbac_settings_for(blob) == {
-        "AZURE_STORAGEBLOB_ARCHIVE_BLOBS_RESOURCEENDPOINT": "https://stshop.blob.core.windows.net/"
-    }
-    reference = RbacConnection(
-        parsed.rbac_targets["partner"], "https://kv-pay.vault.azure.net/", ClientType.PYTHON, True, "cid"
+    blob_settings = {"AZURE_STORAGEBLOB_ARCHIVE_BLOBS_RESOURCEENDPOINT": "https://stshop.blob.core.windows.net/"}
+    assert rbac_settings_for(blob) == blob_settings
+    for client in (ClientType.PYTHON, ClientType.NONE):  # a reference is the same whatever the client
+        reference = RbacConnection(
+            parsed.rbac_targets["partner"], "https://kv-pay.vault.azure.net/", client, True, "cid"
+        )
+        assert rbac_settings_for(reference) == {
+            "PARTNER_KEY": "@Microsoft.KeyVault(SecretUri=https://kv-pay.vault.azure.net/secrets/partner)"
+        }
+    later_none = RbacConnection(
+        parsed.rbac_targets["archive-blobs"], "https://stshop.blob.core.windows.net", ClientType.NONE, False
     )
-    assert rbac_settings_for(reference) == {
-        "PARTNER_KEY": "@Microsoft.KeyVault(SecretUri=https://kv-pay.vault.azure.net/secrets/partner)"
-    }
+    assert rbac_settings_for(later_none) == blob_settings
 
 
 def test_the_delegation_condition_lists_exactly_the_roles_and_service_principals() -> None:

@@ -46,6 +46,14 @@ def test_malformed_tag_entries_are_named_and_skipped(value: str, fragment: str, 
     assert not request.skipped[0].denied
 
 
+@pytest.mark.parametrize("value", ["none", "None", " NONE "])
+def test_client_type_none_is_parsed_from_a_tag_and_a_request_body(value: str) -> None:
+    tagged = request_from_tags(APP, {"passwordless": "orders:writer", "passwordless-client": value})
+    assert tagged.client is ClientType.NONE
+    body = request_from_body({"app": APP.id, "connections": ["orders:writer"], "client": value})
+    assert body.client is ClientType.NONE
+
+
 def test_bad_client_and_identity_tags_are_named() -> None:
     with pytest.raises(InvalidRequest, match=r"tags\.passwordless-client"):
         request_from_tags(APP, {"passwordless": "orders:writer", "passwordless-client": "cobol"})

@@ -201,3 +201,46 @@ def test_php_and_ruby_on_azure_sql_are_refused_by_name(client: ClientType) -> No
 
     with pytest.raises(InvalidRequest, match=f"no passwordless settings for client type {client.value}"):
         settings_for(conn(Engine.SQL, client))
+
+
+GENERIC = {  # client type `none`: Service Connector's generic pieces, no driver's connection string
+    Engine.POSTGRES: {
+        "AZURE_POSTGRESQL_HOST": "srv.example",
+        "AZURE_POSTGRESQL_PORT": "5432",
+        "AZURE_POSTGRESQL_DATABASE": "db",
+        "AZURE_POSTGRESQL_USER": "shop",
+        "AZURE_POSTGRESQL_SSL": "true",
+    },
+    Engine.MYSQL: {
+        "AZURE_MYSQL_HOST": "srv.example",
+        "AZURE_MYSQL_PORT": "3306",
+        "AZURE_MYSQL_DATABASE": "db",
+        "AZURE_MYSQL_USER": "shop",
+        "AZURE_MYSQL_SSL": "true",
+    },
+    Engine.SQL: {"AZURE_SQL_SERVER": "srv.example", "AZURE_SQL_PORT": "1433", "AZURE_SQL_DATABASE": "db"},
+}
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_client_type_none_gets_only_the_generic_settings_on_every_engine(engine: Engine) -> None:
+    assert set(GENERIC) == set(Engine)  # a new engine must say what `none` writes
+    settings = settings_for(conn(engine, ClientType.NONE))
+    assert settings == GENERIC[engine]
+    assert not any(key.endswith(("CONNECTIONSTRING", "AUTHENTICATION", "AUTHENTICATIONTYPE")) for key in settings)
+
+    prefix = next(iter(GENERIC[engine])).rsplit("_", 1)[0]
+    with_identity = settings_for(conn(engine, ClientType.NONE, client_id="c1"))
+    assert with_identity == GENERIC[engine] | {f"{prefix}_CLIENTID": "c1"}  # never SQL python's `USER`
+
+    second = settings_for(conn(engine, ClientType.NONE, first=False))
+    assert set(second) == {key.replace(prefix, f"{prefix}_ORDERS_EU", 1) for key in GENERIC[engine]}
+
+
+def test_client_type_none_shows_tls_off_as_false() -> None:
+    assert settings_for(conn(Engine.POSTGRES, ClientType.NONE, tls=TlsMode.DISABLE))["AZURE_POSTGRESQL_SSL"] == "false"
+    assert settings_for(conn(Engine.MYSQL, ClientType.NONE, tls=TlsMode.DISABLE))["AZURE_MYSQL_SSL"] == "false"
+
+
+def test_client_type_none_is_never_inferred() -> None:
+    assert all(infer_client(stack) is not ClientType.NONE for stack in ("", "NONE|1", "STATIC|1", "PHP|8.2"))
