@@ -64,7 +64,7 @@ def test_a_plan_too_long_for_a_row_is_read_back_whole(azurite: str) -> None:
 def test_storage_refusals_are_errors_of_the_tree(azurite: str) -> None:
     app = AppRef("00000000-0000-0000-0000-000000000001", "rg-apps", "refused")
     runs = records(WRONG_KEY)
-    with pytest.raises(PermanentError, match="record a run of .*: storage refused"):
+    with pytest.raises(PermanentError, match=r"record a run of .*: storage refused"):
         runs.record(app, trigger="http", correlation_id="c", outcome="converged")
     with pytest.raises(PermanentError, match="read the runs of"):
         runs.list_runs(app)
