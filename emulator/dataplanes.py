@@ -30,7 +30,7 @@ from emulator.server import ArmRequest, ArmResponse, Route, arm_route
 from emulator.tokens import TokenIssuer
 
 STORAGE_API_VERSION = "2023-05-01"  # specification/storage/resource-manager/Microsoft.Storage/stable
-KEYVAULT_API_VERSION = "2023-07-01"  # specification/keyvault/resource-manager/Microsoft.KeyVault/stable
+KEYVAULT_API_VERSION = "2024-11-01"  # specification/keyvault/resource-manager/Microsoft.KeyVault/stable
 SERVICEBUS_API_VERSION = "2021-11-01"  # specification/servicebus/resource-manager/Microsoft.ServiceBus/stable
 
 # Token audiences each service accepts (the resource ids of "Authorize with Microsoft Entra ID" pages).

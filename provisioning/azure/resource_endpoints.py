@@ -2,9 +2,13 @@
 
 One generic ARM read (azure-mgmt-resource ``resources.get_by_id``) per resource, cached like server
 facts: endpoints do not change while the resource exists. The api-versions are stable versions of each
-provider's REST specification (Azure/azure-rest-api-specs: Microsoft.Storage 2023-05-01,
-Microsoft.KeyVault 2023-07-01, Microsoft.ServiceBus 2021-11-01), whose answers carry
-``properties.primaryEndpoints.{blob,queue}``, ``properties.vaultUri`` and ``properties.serviceBusEndpoint``.
+provider's REST specification (Azure/azure-rest-api-specs,
+``specification/storage/resource-manager/Microsoft.Storage/stable/2023-05-01/storage.json``,
+``specification/keyvault/resource-manager/Microsoft.KeyVault/stable/2024-11-01/keyvault.json``,
+``specification/servicebus/resource-manager/Microsoft.ServiceBus/stable/2021-11-01/namespace-preview.json``),
+whose answers carry ``properties.primaryEndpoints.{blob,queue}``, ``properties.vaultUri`` and
+``properties.serviceBusEndpoint``. Key Vault's is the default of azure-mgmt-keyvault 11.0.0 (its
+reference lists the api-version modules v2024_11_01, v2023_02_01, v2016_10_01).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ if TYPE_CHECKING:
 CACHE_SECONDS = 300.0
 API_VERSIONS = {
     "microsoft.storage/storageaccounts": "2023-05-01",
-    "microsoft.keyvault/vaults": "2023-07-01",
+    "microsoft.keyvault/vaults": "2024-11-01",
     "microsoft.servicebus/namespaces": "2021-11-01",
 }
 

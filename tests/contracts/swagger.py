@@ -230,6 +230,11 @@ def problems(schema: dict[str, Any], instance: Any) -> list[str]:
     return sorted(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {_message(e)}" for e in errors)
 
 
+def example_files(operation: Operation) -> list[str]:
+    """The files the operation's `x-ms-examples` name, relative to `specs/` (copied or not)."""
+    return [_locate(example["$ref"], operation.file)[0] for example in operation.spec.get("x-ms-examples", {}).values()]
+
+
 def _message(error: Any) -> str:
     if error.schema is READ_ONLY or error.schema == READ_ONLY:
         return "a readOnly property: the service sets it, a request may not carry it"
