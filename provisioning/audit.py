@@ -14,7 +14,7 @@ from enum import Enum
 from provisioning.engines.dialects import dialect_for
 from provisioning.engines.rbac import app_of_note, is_ours
 from provisioning.errors import AdminMissing, InvalidRequest, PolicyViolation, PrincipalConflict, ProvisioningError
-from provisioning.models import Grant, SiteState, Target
+from provisioning.models import Catalog, Grant, SiteState, Target
 from provisioning.plan import (
     DATABASE_STEPS,
     IDENTITY_STEPS,
@@ -139,18 +139,21 @@ class AuditReport:
         return totals
 
 
-def drift_of(plan: Plan) -> tuple[Drift, ...]:
+def drift_of(plan: Plan, catalog: Catalog) -> tuple[Drift, ...]:
     """Each planned step is a difference between desired and observed; name its kind.
 
     Only causes are reported, not their consequences: an identity switched off also forces a rebind
     (its new id is not known yet), and a principal created or rebound needs every grant again; those
-    follow-on steps are not separate drift.
+    follow-on steps are not separate drift. A principal lives where its engine keeps it (the catalog's
+    targets say where, ``Dialect.principal_home``): a server-wide one missing is missing for every
+    target on that server, never a privilege missing there.
     """
     if _never_provisioned(plan):  # nothing has drifted yet: all of it is the first apply
         return (Drift(DriftKind.NEVER_PROVISIONED, f"requested, never provisioned: the first apply has "
                       f"{len(plan.steps)} step(s)"),)  # fmt: skip
     identity_changes = any(isinstance(step, IDENTITY_STEPS) for step in plan.steps)
-    recreated = {step.target for step in plan.steps if isinstance(step, CreatePrincipal | RebindPrincipal)}
+    home = _principal_homes(catalog)
+    remade = {home(s.target): s for s in plan.steps if isinstance(s, CreatePrincipal | RebindPrincipal)}
     found: list[Drift] = [
         Drift(DriftKind.PRIVILEGE_UNREQUESTED, f"the request no longer asks for {target}; {step.description}", target)
         for target in plan.unrequested_targets
@@ -170,9 +173,11 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
             if not identity_changes:
                 found.append(Drift(DriftKind.PRINCIPAL_STALE_BINDING, step.description, step.target))
         elif isinstance(step, GrantPrivileges):
-            if step.target in recreated:
-                continue
-            found += [Drift(DriftKind.PRIVILEGE_MISSING, _grant_text(g), step.target) for g in step.grants]
+            cause = remade.get(home(step.target))
+            if cause is None:
+                found += [Drift(DriftKind.PRIVILEGE_MISSING, _grant_text(g), step.target) for g in step.grants]
+            elif cause.target != step.target:
+                found += _shared_principal_drift(cause, step.target, identity_changes=identity_changes)
         elif isinstance(step, RevokePrivileges):
             found += [Drift(DriftKind.PRIVILEGE_EXCESS, _grant_text(g), step.target) for g in step.grants]
         elif isinstance(step, AssignRole):
@@ -207,6 +212,25 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
         for rid in plan.unrequested_identities
     ]
     return tuple(found)
+
+
+def _principal_homes(catalog: Catalog) -> Callable[[str], str]:
+    """Target name -> where its principal lives; targets sharing a home share one principal."""
+    homes = {name: dialect_for(t.engine).principal_home(t) for name, t in catalog.targets.items()}
+    return lambda target: homes.get(target, target)
+
+
+def _shared_principal_drift(
+    cause: CreatePrincipal | RebindPrincipal, target: str, *, identity_changes: bool
+) -> list[Drift]:
+    """The plan creates (or rebinds) a server-wide principal once, at the first of its targets; another
+    target of the same server has the same cause, and its grants are only the consequence."""
+    shared = f"principal {cause.principal!r} is shared with target {cause.target} on the same server: "
+    if isinstance(cause, CreatePrincipal):
+        return [Drift(DriftKind.PRINCIPAL_MISSING, shared + cause.description, target)]
+    if identity_changes:
+        return []  # the identity is the drift, as at the first target
+    return [Drift(DriftKind.PRINCIPAL_STALE_BINDING, shared + cause.description, target)]
 
 
 def _never_provisioned(plan: Plan) -> bool:
@@ -377,7 +401,7 @@ def _audit_site(
         if ready is None:
             return AppAudit(app, error="the app lost its request tag during the audit")
         result = reconciler.plan_discovered(ready, batch)
-        drift = drift_of(result.plan)
+        drift = drift_of(result.plan, reconciler.catalog)
         if remediate and drift:
             reconciler.reconcile_app(app, Mode.APPLY)
             return AppAudit(app, drift, remediated=True)
