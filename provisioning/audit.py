@@ -10,11 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
+from functools import partial
 
 from provisioning.engines.dialects import dialect_for
 from provisioning.engines.rbac import app_of_note, is_ours
 from provisioning.errors import AdminMissing, InvalidRequest, PolicyViolation, PrincipalConflict, ProvisioningError
-from provisioning.models import Catalog, Grant, SiteState, Target
+from provisioning.models import Catalog, Grant, IndexedRequest, SiteState, Target
 from provisioning.plan import (
     DATABASE_STEPS,
     IDENTITY_STEPS,
@@ -36,7 +37,7 @@ from provisioning.policy import authorize_entries, authorize_rbac
 from provisioning.principal_names import principal_name
 from provisioning.rbac_roles import role_label
 from provisioning.reconciler import Mode, Reconciler
-from provisioning.requests import request_from_tags
+from provisioning.requests import requested_by
 from provisioning.resource_ids import AppRef
 from provisioning.sessions import Sessions
 from provisioning.settings import MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING, REQUEST_SETTING
@@ -285,20 +286,32 @@ class AuditPart:
     orphans: tuple[Drift, ...] = ()
     catalog_queries: dict[str, int] = field(default_factory=dict)
     incomplete: tuple[str, ...] = ()  # databases the orphan scan could not read, and why
+    # (RBAC scope, object id) its apps' identities account for: role-stale needs every part's at once
+    role_claims: tuple[tuple[str, str], ...] = ()
 
 
 def audit(
     reconciler: Reconciler,
     sites: Iterable[SiteState],
     *,
+    indexed: Iterable[IndexedRequest] = (),
     remediate: bool = False,
     progress: Callable[[int, AppAudit], None] | None = None,
 ) -> AuditReport:
-    """Audit every discovered app and scan every catalog server for orphans (one process)."""
+    """Audit every discovered app (tagged ones as Resource Graph found them, and the ones the request
+    index names) and scan every catalog server for orphans (one process)."""
     started = datetime.now(UTC)
     servers = {target.server.key for target in reconciler.catalog.targets.values()}
     scopes = {scope for target in reconciler.catalog.rbac_targets.values() for scope in target.scopes}
-    part = audit_part(reconciler, sites, servers=servers, rbac_scopes=scopes, remediate=remediate, progress=progress)
+    part = audit_part(
+        reconciler,
+        sites,
+        indexed=indexed,
+        servers=servers,
+        rbac_scopes=scopes,
+        remediate=remediate,
+        progress=progress,
+    )
     return combine([part], started=started, remediate=remediate)
 
 
@@ -306,6 +319,7 @@ def audit_part(
     reconciler: Reconciler,
     sites: Iterable[SiteState],
     *,
+    indexed: Iterable[IndexedRequest] = (),
     servers: Iterable[str],
     rbac_scopes: Iterable[str] = (),
     remediate: bool = False,
@@ -315,29 +329,41 @@ def audit_part(
 
     Every database of those servers is read once, before any app (one snapshot per database, shared
     by every app and by the orphan scan), so database queries grow with databases, not with apps.
-    The apps' settings (one ARM request each) are read with one reader per subscription side by
-    side, since ARM's budgets are per subscription; planning itself is then local work.
+    The apps' settings (one ARM request each; an indexed app's site too, which Resource Graph did not
+    give) are read with one reader per subscription side by side, since ARM's budgets are per
+    subscription; planning itself is then local work. An app that asks for nothing when it is read
+    (an indexed app deleted, or its request withdrawn) is not audited: what it left is an orphan's.
     The caller gives every app's servers to exactly one part, so the claims the orphan scan needs
     are all here.
     """
-    apps = list(sites)
+    tagged = list(sites)
+    named = list(indexed)
+    reads: list[tuple[AppRef, Callable[[], SiteState | None]]] = [
+        *((site.app, partial(reconciler.discovered_with_settings, site)) for site in tagged),
+        *((entry.app, partial(reconciler.indexed_with_settings, entry.app)) for entry in named),
+    ]
     scanned = set(servers)
     results: list[AppAudit] = []
     with reconciler.batch() as batch:
         for target in reconciler.catalog.targets.values():
             if target.server.key in scanned:
                 _read_snapshot(batch, target)
-        prepared = _with_settings(reconciler, apps)
-        for number, (site, ready) in enumerate(zip(apps, prepared, strict=True), start=1):
-            outcome = _audit_site(reconciler, batch, site, ready, remediate=remediate)
+        prepared = _read_by_subscription(reads)
+        for (app, _), ready in zip(reads, prepared, strict=True):
+            if ready is None:
+                continue
+            outcome = _audit_site(reconciler, batch, app, ready, remediate=remediate)
             results.append(outcome)
             if progress is not None:
-                progress(number, outcome)
-        claimed = set().union(*(_claims(reconciler, site) for site in apps)) if apps else set()
+                progress(len(results), outcome)
+        # Tagged apps claim as Resource Graph found them; an indexed app as read, or by its indexed request.
+        indexed_reads = prepared[len(tagged) :]
+        known = [*tagged, *(_as_known(ready, entry) for entry, ready in zip(named, indexed_reads, strict=True))]
+        claimed: set[tuple[str, str]] = set().union(*(_claims(reconciler, site) for site in known if site))
         orphans, skipped = _orphans(reconciler, batch, claimed, scanned)
         orphans += _stale_roles(reconciler, claimed, set(rbac_scopes))
         queries = batch.catalog_queries()
-    return AuditPart(tuple(results), orphans, queries, skipped)
+    return AuditPart(tuple(results), orphans, queries, skipped, _role_claims(reconciler, claimed))
 
 
 def combine(parts: Iterable[AuditPart], *, started: datetime, remediate: bool) -> AuditReport:
@@ -365,20 +391,20 @@ def _read_snapshot(batch: Sessions, target: Target) -> None:
         batch.snapshot(target)
 
 
-Prepared = SiteState | None | ProvisioningError  # with settings; not requested; refused or failed
+Prepared = SiteState | None | ProvisioningError  # with settings; asks for nothing; refused or failed
 
 
-def _with_settings(reconciler: Reconciler, sites: list[SiteState]) -> list[Prepared]:
-    """Each app's settings, read by one worker thread per subscription."""
+def _read_by_subscription(reads: list[tuple[AppRef, Callable[[], SiteState | None]]]) -> list[Prepared]:
+    """Each app's ARM reads, by one worker thread per subscription."""
     by_subscription: dict[str, list[int]] = defaultdict(list)
-    for index, site in enumerate(sites):
-        by_subscription[site.app.subscription.lower()].append(index)
-    prepared: list[Prepared] = [None] * len(sites)
+    for index, (app, _) in enumerate(reads):
+        by_subscription[app.subscription.lower()].append(index)
+    prepared: list[Prepared] = [None] * len(reads)
 
     def read(indices: list[int]) -> None:
         for index in indices:
             try:
-                prepared[index] = reconciler.discovered_with_settings(sites[index])
+                prepared[index] = reads[index][1]()
             except ProvisioningError as exc:
                 prepared[index] = exc
 
@@ -392,14 +418,11 @@ def _with_settings(reconciler: Reconciler, sites: list[SiteState]) -> list[Prepa
 
 
 def _audit_site(
-    reconciler: Reconciler, batch: Sessions, site: SiteState, ready: Prepared, *, remediate: bool
+    reconciler: Reconciler, batch: Sessions, app: AppRef, ready: SiteState | ProvisioningError, *, remediate: bool
 ) -> AppAudit:
-    app = site.app
     try:
         if isinstance(ready, ProvisioningError):
             raise ready
-        if ready is None:
-            return AppAudit(app, error="the app lost its request tag during the audit")
         result = reconciler.plan_discovered(ready, batch)
         drift = drift_of(result.plan, reconciler.catalog)
         if remediate and drift:
@@ -415,11 +438,21 @@ def _audit_site(
         return AppAudit(app, error=str(exc))
 
 
+def _as_known(ready: Prepared, entry: IndexedRequest) -> SiteState | None:
+    """An indexed app as the orphan scan knows it: as read; when it could not be read, by the request
+    the index keeps (no identity then, so its role assignments are not told apart); None: not requested."""
+    if isinstance(ready, ProvisioningError):
+        return SiteState(entry.app, {}, "", None, {}, {REQUEST_SETTING: entry.request})
+    return ready
+
+
 def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
     """(place, principal) pairs a valid, allowed request of this app accounts for: ("server/database",
     database principal) for databases, (RBAC scope, the identity's object id) for role assignments."""
     try:
-        request = request_from_tags(site.app, site.tags, prefix=reconciler.tag_prefix)
+        request = requested_by(site, prefix=reconciler.tag_prefix)
+        if request is None:
+            return set()
         allowed, refused = authorize_entries(request, reconciler.catalog)
         denied = {e.target for e in refused}
         kept = replace(request, connections=tuple(c for c in request.connections if c.target not in denied))
@@ -438,14 +471,18 @@ def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
     return claims
 
 
-def stale_roles(reconciler: Reconciler, sites: Iterable[SiteState]) -> tuple[Drift, ...]:
-    """``role-stale`` over every catalog RBAC scope, given every audited app: what the queued audit's
-    aggregating worker runs once, since no single part holds every claim on a scope."""
+def _role_claims(reconciler: Reconciler, claimed: set[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    scopes = {scope.lower() for target in reconciler.catalog.rbac_targets.values() for scope in target.scopes}
+    return tuple(sorted(claim for claim in claimed if claim[0] in scopes))
+
+
+def stale_roles(reconciler: Reconciler, parts: Iterable[AuditPart]) -> tuple[Drift, ...]:
+    """``role-stale`` over every catalog RBAC scope, given every part's role claims: what the queued
+    audit's aggregating worker runs once, since no single part holds every claim on a scope."""
     scopes = {scope for target in reconciler.catalog.rbac_targets.values() for scope in target.scopes}
     if not scopes:
         return ()
-    claimed: set[tuple[str, str]] = set().union(*(_claims(reconciler, site) for site in sites))
-    return _stale_roles(reconciler, claimed, scopes)
+    return _stale_roles(reconciler, {claim for part in parts for claim in part.role_claims}, scopes)
 
 
 def _stale_roles(reconciler: Reconciler, claimed: set[tuple[str, str]], scopes: set[str]) -> tuple[Drift, ...]:
