@@ -13,7 +13,7 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-from provisioning.audit import DriftKind
+from provisioning.audit import DriftKind, audit
 from provisioning.azure.credentials import default_credential
 from provisioning.azure.request_index import RequestIndex
 from provisioning.config import Config
@@ -114,15 +114,16 @@ def test_the_index_follows_the_request_a_tag_taking_over_a_withdrawal_and_a_dele
     emulator: Any, connection: str
 ) -> None:
     """Written when an HTTP apply converges; a tag that takes over, a request withdrawn by hand, and a
-    removal after a deletion each take the app out (the event path runs ``reconcile_app``/``remove_app``)."""
+    removal after a deletion each take the app out (the event path runs ``reconcile_app``/``remove_app``);
+    so does an audit that finds an indexed app asking for nothing before any event was handled."""
     reconciler = shared_runtime().reconciler
     apps = [
-        parse_app_id(emulator.create_site(SUBSCRIPTION, APPS_GROUP, f"idx-{uuid.uuid4().hex[:8]}")) for _ in range(3)
+        parse_app_id(emulator.create_site(SUBSCRIPTION, APPS_GROUP, f"idx-{uuid.uuid4().hex[:8]}")) for _ in range(4)
     ]
     for app in apps:
         apply_over_http({"app": app.id, "connections": "orders:reader"})
         assert indexed(app)
-    tagged, withdrawn, deleted = apps
+    tagged, withdrawn, deleted, abandoned = apps
 
     emulator.set_tags(tagged.id, {"passwordless": "orders:reader"})
     assert reconciler.reconcile_app(tagged, Mode.PLAN) is not None and indexed(tagged)  # a plan writes nothing
@@ -138,3 +139,10 @@ def test_the_index_follows_the_request_a_tag_taking_over_a_withdrawal_and_a_dele
     emulator.delete_site(deleted.id)
     reconciler.remove_app(deleted)
     assert not indexed(deleted)
+
+    emulator.set_app_setting(abandoned.id, REQUEST_SETTING, None)  # its event not handled yet
+    (entry,) = [e for e in shared_runtime().requested.list_requested().indexed if e.app.key == abandoned.key]
+    report = audit(reconciler, [], indexed=[entry])  # the single-process audit, as the CLI runs it
+    assert (report.apps, indexed(abandoned)) == ((), False)
+    role = principal_name(abandoned, Engine.POSTGRES)
+    assert [o.kind for o in report.orphans if repr(role) in o.detail] == [DriftKind.ORPHAN_PRINCIPAL]
