@@ -10,12 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
+from functools import partial
 from typing import Protocol
 
 from provisioning.engines.dialects import dialect_for
 from provisioning.engines.rbac import app_of_note, is_ours
 from provisioning.errors import AdminMissing, InvalidRequest, PolicyViolation, PrincipalConflict, ProvisioningError
-from provisioning.models import Grant, SiteState, Target
+from provisioning.models import Catalog, Grant, IndexedRequest, SiteState, Target
 from provisioning.plan import (
     DATABASE_STEPS,
     IDENTITY_STEPS,
@@ -37,7 +38,7 @@ from provisioning.policy import authorize_entries, authorize_rbac
 from provisioning.principal_names import principal_name
 from provisioning.rbac_roles import role_label
 from provisioning.reconciler import Mode, Reconciler, ReconcileResult
-from provisioning.requests import request_from_tags
+from provisioning.requests import requested_by
 from provisioning.resource_ids import AppRef
 from provisioning.sessions import Sessions
 from provisioning.settings import MANAGED_KEYS_SETTING, PLAIN_NAMES_SETTING, REQUEST_SETTING
@@ -149,18 +150,21 @@ class AuditReport:
         return totals
 
 
-def drift_of(plan: Plan) -> tuple[Drift, ...]:
+def drift_of(plan: Plan, catalog: Catalog) -> tuple[Drift, ...]:
     """Each planned step is a difference between desired and observed; name its kind.
 
     Only causes are reported, not their consequences: an identity switched off also forces a rebind
     (its new id is not known yet), and a principal created or rebound needs every grant again; those
-    follow-on steps are not separate drift.
+    follow-on steps are not separate drift. A principal lives where its engine keeps it (the catalog's
+    targets say where, ``Dialect.principal_home``): a server-wide one missing is missing for every
+    target on that server, never a privilege missing there.
     """
     if _never_provisioned(plan):  # nothing has drifted yet: all of it is the first apply
         return (Drift(DriftKind.NEVER_PROVISIONED, f"requested, never provisioned: the first apply has "
                       f"{len(plan.steps)} step(s)"),)  # fmt: skip
     identity_changes = any(isinstance(step, IDENTITY_STEPS) for step in plan.steps)
-    recreated = {step.target for step in plan.steps if isinstance(step, CreatePrincipal | RebindPrincipal)}
+    home = _principal_homes(catalog)
+    remade = {home(s.target): s for s in plan.steps if isinstance(s, CreatePrincipal | RebindPrincipal)}
     found: list[Drift] = [
         Drift(DriftKind.PRIVILEGE_UNREQUESTED, f"the request no longer asks for {target}; {step.description}", target)
         for target in plan.unrequested_targets
@@ -180,9 +184,11 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
             if not identity_changes:
                 found.append(Drift(DriftKind.PRINCIPAL_STALE_BINDING, step.description, step.target))
         elif isinstance(step, GrantPrivileges):
-            if step.target in recreated:
-                continue
-            found += [Drift(DriftKind.PRIVILEGE_MISSING, _grant_text(g), step.target) for g in step.grants]
+            cause = remade.get(home(step.target))
+            if cause is None:
+                found += [Drift(DriftKind.PRIVILEGE_MISSING, _grant_text(g), step.target) for g in step.grants]
+            elif cause.target != step.target:
+                found += _shared_principal_drift(cause, step.target, identity_changes=identity_changes)
         elif isinstance(step, RevokePrivileges):
             found += [Drift(DriftKind.PRIVILEGE_EXCESS, _grant_text(g), step.target) for g in step.grants]
         elif isinstance(step, AssignRole):
@@ -217,6 +223,25 @@ def drift_of(plan: Plan) -> tuple[Drift, ...]:
         for rid in plan.unrequested_identities
     ]
     return tuple(found)
+
+
+def _principal_homes(catalog: Catalog) -> Callable[[str], str]:
+    """Target name -> where its principal lives; targets sharing a home share one principal."""
+    homes = {name: dialect_for(t.engine).principal_home(t) for name, t in catalog.targets.items()}
+    return lambda target: homes.get(target, target)
+
+
+def _shared_principal_drift(
+    cause: CreatePrincipal | RebindPrincipal, target: str, *, identity_changes: bool
+) -> list[Drift]:
+    """The plan creates (or rebinds) a server-wide principal once, at the first of its targets; another
+    target of the same server has the same cause, and its grants are only the consequence."""
+    shared = f"principal {cause.principal!r} is shared with target {cause.target} on the same server: "
+    if isinstance(cause, CreatePrincipal):
+        return [Drift(DriftKind.PRINCIPAL_MISSING, shared + cause.description, target)]
+    if identity_changes:
+        return []  # the identity is the drift, as at the first target
+    return [Drift(DriftKind.PRINCIPAL_STALE_BINDING, shared + cause.description, target)]
 
 
 def _never_provisioned(plan: Plan) -> bool:
@@ -271,24 +296,29 @@ class AuditPart:
     orphans: tuple[Drift, ...] = ()
     catalog_queries: dict[str, int] = field(default_factory=dict)
     incomplete: tuple[str, ...] = ()  # databases the orphan scan could not read, and why
+    # (RBAC scope, object id) its apps' identities account for: role-stale needs every part's at once
+    role_claims: tuple[tuple[str, str], ...] = ()
 
 
 def audit(
     reconciler: Reconciler,
     sites: Iterable[SiteState],
     *,
+    indexed: Iterable[IndexedRequest] = (),
     remediate: bool = False,
     progress: Callable[[int, AppAudit], None] | None = None,
     remediations: RemediationLog | None = None,
 ) -> AuditReport:
-    """Audit every discovered app and scan every catalog server for orphans (one process);
-    ``remediations`` records each reconcile ``remediate`` runs."""
+    """Audit every discovered app (tagged ones as Resource Graph found them, and the ones the request
+    index names) and scan every catalog server for orphans (one process); ``remediations`` records each
+    reconcile ``remediate`` runs."""
     started = datetime.now(UTC)
     servers = {target.server.key for target in reconciler.catalog.targets.values()}
     scopes = {scope for target in reconciler.catalog.rbac_targets.values() for scope in target.scopes}
     part = audit_part(
         reconciler,
         sites,
+        indexed=indexed,
         servers=servers,
         rbac_scopes=scopes,
         remediate=remediate,
@@ -302,6 +332,7 @@ def audit_part(
     reconciler: Reconciler,
     sites: Iterable[SiteState],
     *,
+    indexed: Iterable[IndexedRequest] = (),
     servers: Iterable[str],
     rbac_scopes: Iterable[str] = (),
     remediate: bool = False,
@@ -312,29 +343,41 @@ def audit_part(
 
     Every database of those servers is read once, before any app (one snapshot per database, shared
     by every app and by the orphan scan), so database queries grow with databases, not with apps.
-    The apps' settings (one ARM request each) are read with one reader per subscription side by
-    side, since ARM's budgets are per subscription; planning itself is then local work.
+    The apps' settings (one ARM request each; an indexed app's site too, which Resource Graph did not
+    give) are read with one reader per subscription side by side, since ARM's budgets are per
+    subscription; planning itself is then local work. An app that asks for nothing when it is read
+    (an indexed app deleted, or its request withdrawn) is not audited: what it left is an orphan's.
     The caller gives every app's servers to exactly one part, so the claims the orphan scan needs
     are all here.
     """
-    apps = list(sites)
+    tagged = list(sites)
+    named = list(indexed)
+    reads: list[tuple[AppRef, Callable[[], SiteState | None]]] = [
+        *((site.app, partial(reconciler.discovered_with_settings, site)) for site in tagged),
+        *((entry.app, partial(reconciler.indexed_with_settings, entry.app)) for entry in named),
+    ]
     scanned = set(servers)
     results: list[AppAudit] = []
     with reconciler.batch() as batch:
         for target in reconciler.catalog.targets.values():
             if target.server.key in scanned:
                 _read_snapshot(batch, target)
-        prepared = _with_settings(reconciler, apps)
-        for number, (site, ready) in enumerate(zip(apps, prepared, strict=True), start=1):
-            outcome = _audit_site(reconciler, batch, site, ready, remediate=remediate, remediations=remediations)
+        prepared = _read_by_subscription(reads)
+        for (app, _), ready in zip(reads, prepared, strict=True):
+            if ready is None:
+                continue
+            outcome = _audit_site(reconciler, batch, app, ready, remediate=remediate, remediations=remediations)
             results.append(outcome)
             if progress is not None:
-                progress(number, outcome)
-        claimed = set().union(*(_claims(reconciler, site) for site in apps)) if apps else set()
+                progress(len(results), outcome)
+        # Tagged apps claim as Resource Graph found them; an indexed app as read, or by its indexed request.
+        indexed_reads = prepared[len(tagged) :]
+        known = [*tagged, *(_as_known(ready, entry) for entry, ready in zip(named, indexed_reads, strict=True))]
+        claimed: set[tuple[str, str]] = set().union(*(_claims(reconciler, site) for site in known if site))
         orphans, skipped = _orphans(reconciler, batch, claimed, scanned)
         orphans += _stale_roles(reconciler, claimed, set(rbac_scopes))
         queries = batch.catalog_queries()
-    return AuditPart(tuple(results), orphans, queries, skipped)
+    return AuditPart(tuple(results), orphans, queries, skipped, _role_claims(reconciler, claimed))
 
 
 def combine(parts: Iterable[AuditPart], *, started: datetime, remediate: bool) -> AuditReport:
@@ -362,20 +405,20 @@ def _read_snapshot(batch: Sessions, target: Target) -> None:
         batch.snapshot(target)
 
 
-Prepared = SiteState | None | ProvisioningError  # with settings; not requested; refused or failed
+Prepared = SiteState | None | ProvisioningError  # with settings; asks for nothing; refused or failed
 
 
-def _with_settings(reconciler: Reconciler, sites: list[SiteState]) -> list[Prepared]:
-    """Each app's settings, read by one worker thread per subscription."""
+def _read_by_subscription(reads: list[tuple[AppRef, Callable[[], SiteState | None]]]) -> list[Prepared]:
+    """Each app's ARM reads, by one worker thread per subscription."""
     by_subscription: dict[str, list[int]] = defaultdict(list)
-    for index, site in enumerate(sites):
-        by_subscription[site.app.subscription.lower()].append(index)
-    prepared: list[Prepared] = [None] * len(sites)
+    for index, (app, _) in enumerate(reads):
+        by_subscription[app.subscription.lower()].append(index)
+    prepared: list[Prepared] = [None] * len(reads)
 
     def read(indices: list[int]) -> None:
         for index in indices:
             try:
-                prepared[index] = reconciler.discovered_with_settings(sites[index])
+                prepared[index] = reads[index][1]()
             except ProvisioningError as exc:
                 prepared[index] = exc
 
@@ -391,20 +434,17 @@ def _with_settings(reconciler: Reconciler, sites: list[SiteState]) -> list[Prepa
 def _audit_site(
     reconciler: Reconciler,
     batch: Sessions,
-    site: SiteState,
-    ready: Prepared,
+    app: AppRef,
+    ready: SiteState | ProvisioningError,
     *,
     remediate: bool,
     remediations: RemediationLog | None = None,
 ) -> AppAudit:
-    app = site.app
     try:
         if isinstance(ready, ProvisioningError):
             raise ready
-        if ready is None:
-            return AppAudit(app, error="the app lost its request tag during the audit")
         result = reconciler.plan_discovered(ready, batch)
-        drift = drift_of(result.plan)
+        drift = drift_of(result.plan, reconciler.catalog)
         if remediate and drift:
             _remediate(reconciler, app, remediations)
             return AppAudit(app, drift, remediated=True)
@@ -431,11 +471,21 @@ def _remediate(reconciler: Reconciler, app: AppRef, remediations: RemediationLog
         remediations.reconciled(result)
 
 
+def _as_known(ready: Prepared, entry: IndexedRequest) -> SiteState | None:
+    """An indexed app as the orphan scan knows it: as read; when it could not be read, by the request
+    the index keeps (no identity then, so its role assignments are not told apart); None: not requested."""
+    if isinstance(ready, ProvisioningError):
+        return SiteState(entry.app, {}, "", None, {}, {REQUEST_SETTING: entry.request})
+    return ready
+
+
 def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
     """(place, principal) pairs a valid, allowed request of this app accounts for: ("server/database",
     database principal) for databases, (RBAC scope, the identity's object id) for role assignments."""
     try:
-        request = request_from_tags(site.app, site.tags, prefix=reconciler.tag_prefix)
+        request = requested_by(site, prefix=reconciler.tag_prefix)
+        if request is None:
+            return set()
         allowed, refused = authorize_entries(request, reconciler.catalog)
         denied = {e.target for e in refused}
         kept = replace(request, connections=tuple(c for c in request.connections if c.target not in denied))
@@ -454,14 +504,18 @@ def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
     return claims
 
 
-def stale_roles(reconciler: Reconciler, sites: Iterable[SiteState]) -> tuple[Drift, ...]:
-    """``role-stale`` over every catalog RBAC scope, given every audited app: what the queued audit's
-    aggregating worker runs once, since no single part holds every claim on a scope."""
+def _role_claims(reconciler: Reconciler, claimed: set[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    scopes = {scope.lower() for target in reconciler.catalog.rbac_targets.values() for scope in target.scopes}
+    return tuple(sorted(claim for claim in claimed if claim[0] in scopes))
+
+
+def stale_roles(reconciler: Reconciler, parts: Iterable[AuditPart]) -> tuple[Drift, ...]:
+    """``role-stale`` over every catalog RBAC scope, given every part's role claims: what the queued
+    audit's aggregating worker runs once, since no single part holds every claim on a scope."""
     scopes = {scope for target in reconciler.catalog.rbac_targets.values() for scope in target.scopes}
     if not scopes:
         return ()
-    claimed: set[tuple[str, str]] = set().union(*(_claims(reconciler, site) for site in sites))
-    return _stale_roles(reconciler, claimed, scopes)
+    return _stale_roles(reconciler, {claim for part in parts for claim in part.role_claims}, scopes)
 
 
 def _stale_roles(reconciler: Reconciler, claimed: set[tuple[str, str]], scopes: set[str]) -> tuple[Drift, ...]:

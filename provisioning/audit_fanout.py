@@ -1,9 +1,10 @@
 """The audit spread over many function instances, start to report.
 
-A start (the timer, or POST /api/audit through the queue) discovers the apps with one Resource Graph
-query, cuts them into parts and stores each part's input; each queue message names one part; the
-worker that audits a part stores its findings, and the worker that stores the last one combines them,
-writes the report and publishes a drift event per drifted app. The triggers only adapt to this.
+A start (the timer, or POST /api/audit through the queue) discovers the apps (one Resource Graph query
+for the tagged ones, one read of the request index for those requested over HTTP), cuts them into
+parts and stores each part's input; each queue message names one part; the worker that audits a part
+stores its findings, and the worker that stores the last one combines them, writes the report and
+publishes a drift event per drifted app. The triggers only adapt to this.
 
 Parts are the connected groups of catalog servers that apps share: an app lands in the part of the
 servers it asks for, and every database of those servers is read once, by that part, for its apps
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -33,10 +33,10 @@ from provisioning.audit import (
     stale_roles,
 )
 from provisioning.errors import ProvisioningError
-from provisioning.models import Catalog, SiteState, UserAssignedIdentity
+from provisioning.models import Catalog, IndexedRequest, SiteState, UserAssignedIdentity
 from provisioning.policy import authorize
 from provisioning.reconciler import Reconciler
-from provisioning.requests import request_from_tags
+from provisioning.requested_apps import Requested, request_of
 from provisioning.resource_ids import parse_app_id
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,8 @@ class AuditStorePort(Protocol):
     def write_reports(self, report: AuditReport) -> None: ...
 
 
-class DiscoveryPort(Protocol):
-    def list_tagged_apps(self) -> Iterable[SiteState]: ...
+class RequestedAppsPort(Protocol):
+    def list_requested(self) -> Requested: ...
 
 
 class DriftEventsPort(Protocol):
@@ -64,16 +64,19 @@ class DriftEventsPort(Protocol):
 
 @dataclass(frozen=True)
 class Part:
-    """A share of the audit: catalog servers to read (once each) and the apps that use them."""
+    """A share of the audit: catalog servers to read (once each) and the apps that use them, tagged
+    (as Resource Graph found them) or indexed (read by the part's worker)."""
 
     servers: tuple[str, ...]
     sites: tuple[SiteState, ...]
+    indexed: tuple[IndexedRequest, ...] = ()
 
 
-def cut_parts(catalog: Catalog, sites: Iterable[SiteState], *, tag_prefix: str) -> list[Part]:
+def cut_parts(catalog: Catalog, requested: Requested, *, tag_prefix: str) -> list[Part]:
     """Servers that one app asks for together go in one part, with every app that uses any of them;
     a server no app uses still gets its (orphan-scanning) part. Apps whose request is refused need no
-    database and go in a part of their own. Always at least one part, so an empty estate gets a report."""
+    database and go in a part of their own. Always at least one part, so an empty estate gets a report.
+    An indexed app is placed by the request the index keeps for it."""
     parent = {target.server.key: target.server.key for target in catalog.targets.values()}
 
     def root(key: str) -> str:
@@ -82,24 +85,28 @@ def cut_parts(catalog: Catalog, sites: Iterable[SiteState], *, tag_prefix: str) 
             key = parent[key]
         return key
 
-    placed: list[tuple[SiteState, str | None]] = []
-    for site in sites:
-        servers = _servers_of(catalog, site, tag_prefix)
+    placed: list[tuple[SiteState | IndexedRequest, str | None]] = []
+    for found in requested.every():
+        servers = _servers_of(catalog, found, tag_prefix)
         for server in servers[1:]:
             parent[root(server)] = root(servers[0])
-        placed.append((site, servers[0] if servers else None))
-    groups: dict[str | None, tuple[list[str], list[SiteState]]] = {}
+        placed.append((found, servers[0] if servers else None))
+    groups: dict[str | None, tuple[list[str], list[SiteState], list[IndexedRequest]]] = {}
     for server in sorted(parent):
-        groups.setdefault(root(server), ([], []))[0].append(server)
-    for site, first in placed:
-        groups.setdefault(root(first) if first else None, ([], []))[1].append(site)
-    parts = [Part(tuple(servers), tuple(members)) for servers, members in groups.values()]
+        groups.setdefault(root(server), ([], [], []))[0].append(server)
+    for found, first in placed:
+        group = groups.setdefault(root(first) if first else None, ([], [], []))
+        if isinstance(found, SiteState):
+            group[1].append(found)
+        else:
+            group[2].append(found)
+    parts = [Part(tuple(servers), tuple(sites), tuple(indexed)) for servers, sites, indexed in groups.values()]
     return parts or [Part((), ())]
 
 
-def _servers_of(catalog: Catalog, site: SiteState, tag_prefix: str) -> list[str]:
+def _servers_of(catalog: Catalog, found: SiteState | IndexedRequest, tag_prefix: str) -> list[str]:
     try:
-        allowed = authorize(request_from_tags(site.app, site.tags, prefix=tag_prefix), catalog)
+        allowed = authorize(request_of(found, prefix=tag_prefix), catalog)
     except ProvisioningError:
         return []
     return sorted({grantable.target.server.key for grantable in allowed})
@@ -146,10 +153,10 @@ class AuditRuns:
     """Starts spread-out audits and runs their parts; the last part stored writes the report."""
 
     def __init__(
-        self, reconciler: Reconciler, discovery: DiscoveryPort, store: AuditStorePort, events: DriftEventsPort
+        self, reconciler: Reconciler, requested: RequestedAppsPort, store: AuditStorePort, events: DriftEventsPort
     ) -> None:
         self._reconciler = reconciler
-        self._discovery = discovery
+        self._requested = requested
         self._store = store
         self._events = events
 
@@ -158,10 +165,11 @@ class AuditRuns:
         started = datetime.now(UTC)
         run = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         reconciler = self._reconciler
-        parts = cut_parts(reconciler.catalog, self._discovery.list_tagged_apps(), tag_prefix=reconciler.tag_prefix)
+        parts = cut_parts(reconciler.catalog, self._requested.list_requested(), tag_prefix=reconciler.tag_prefix)
         for index, part in enumerate(parts):
             self._store.put_input(run, index, part_input_to_json(part))
-        log.info("audit %s: %d app(s) in %d part(s)", run, sum(len(p.sites) for p in parts), len(parts))
+        apps = sum(len(p.sites) + len(p.indexed) for p in parts)
+        log.info("audit %s: %d app(s) in %d part(s)", run, apps, len(parts))
         return [
             PartOrder(run, index, len(parts), started, correlation_id, remediate).to_message()
             for index in range(len(parts))
@@ -174,21 +182,20 @@ class AuditRuns:
         # Only the scheduled audit remediates (PASSWORDLESS_AUDIT_REMEDIATE); its reconciles are recorded.
         recorded = self._events.recorder(trigger=REMEDIATION_TRIGGER, correlation_id=order.correlation_id)
         found = audit_part(
-            self._reconciler, part.sites, servers=part.servers, remediate=order.remediate, remediations=recorded
+            self._reconciler,
+            part.sites,
+            indexed=part.indexed,
+            servers=part.servers,
+            remediate=order.remediate,
+            remediations=recorded,
         )
         stored = self._store.put_part(order.run, order.part, part_to_json(found))
         if stored < order.parts or not self._store.claim_aggregation(order.run):
             return None
         parts = [part_from_json(text) for text in self._store.read_parts(order.run)]
         report = combine(parts, started=order.started, remediate=order.remediate)
-        if self._reconciler.catalog.rbac_targets:  # role-stale needs every part's apps at once
-            sites = [
-                site
-                for index in range(order.parts)
-                for site in part_input_from_json(self._store.read_input(order.run, index)).sites
-            ]
-            stale = stale_roles(self._reconciler, sites)
-            report = replace(report, orphans=(*report.orphans, *stale))
+        if self._reconciler.catalog.rbac_targets:  # role-stale needs every part's claims at once
+            report = replace(report, orphans=(*report.orphans, *stale_roles(self._reconciler, parts)))
         self._store.write_reports(report)
         for app in report.apps:
             self._events.drifted(app, correlation_id=order.correlation_id)
@@ -197,12 +204,22 @@ class AuditRuns:
 
 
 def part_input_to_json(part: Part) -> str:
-    return json.dumps({"servers": list(part.servers), "sites": [_site_to_dict(site) for site in part.sites]})
+    return json.dumps(
+        {
+            "servers": list(part.servers),
+            "sites": [_site_to_dict(site) for site in part.sites],
+            "indexed": [{"app": entry.app.id, "request": entry.request} for entry in part.indexed],
+        }
+    )
 
 
 def part_input_from_json(text: str) -> Part:
     body = json.loads(text)
-    return Part(tuple(str(s) for s in body["servers"]), tuple(_site_from_dict(item) for item in body["sites"]))
+    return Part(
+        tuple(str(s) for s in body["servers"]),
+        tuple(_site_from_dict(item) for item in body["sites"]),
+        tuple(IndexedRequest(parse_app_id(item["app"]), str(item["request"])) for item in body.get("indexed", [])),
+    )
 
 
 def part_to_json(part: AuditPart) -> str:
@@ -220,6 +237,7 @@ def part_to_json(part: AuditPart) -> str:
             "orphans": [_drift_to_dict(d) for d in part.orphans],
             "catalog_queries": part.catalog_queries,
             "incomplete": list(part.incomplete),
+            "role_claims": [list(claim) for claim in part.role_claims],
         }
     )
 
@@ -237,7 +255,8 @@ def part_from_json(text: str) -> AuditPart:
     )
     orphans = tuple(_drift_from_dict(d) for d in body["orphans"])
     queries = {str(k): int(v) for k, v in body["catalog_queries"].items()}
-    return AuditPart(apps, orphans, queries, tuple(str(reason) for reason in body.get("incomplete", [])))
+    claims = tuple((str(place), str(principal)) for place, principal in body.get("role_claims", []))
+    return AuditPart(apps, orphans, queries, tuple(str(reason) for reason in body.get("incomplete", [])), claims)
 
 
 def _drift_to_dict(drift: Drift) -> dict[str, Any]:

@@ -232,19 +232,21 @@ def _reconcile(out: Any, runtime: Runtime, app: AppRef, body: dict[str, Any] | N
 
 
 def _list(out: Any, runtime: Runtime) -> int:
-    from provisioning.requests import request_from_tags
+    """Every app that asks for something: tagged (Resource Graph) or requested over HTTP (the index)."""
+    from provisioning.requested_apps import request_of
 
     rows: list[dict[str, Any]] = []
     with out.working("discovering managed apps"):
-        for site in runtime.discovery.list_tagged_apps():
+        for found in runtime.requested.list_requested().every():
+            app = found.app
             row: dict[str, Any] = {
-                "app": site.app.id,
-                "name": site.app.display_name,
-                "subscription": site.app.subscription,
-                "resource_group": site.app.resource_group,
+                "app": app.id,
+                "name": app.display_name,
+                "subscription": app.subscription,
+                "resource_group": app.resource_group,
             }
             try:
-                request = request_from_tags(site.app, site.tags, prefix=runtime.reconciler.tag_prefix)
+                request = request_of(found, prefix=runtime.reconciler.tag_prefix)
             except InvalidRequest as exc:
                 row |= {"connections": [], "identity": None, "client": None, "invalid": str(exc)}
             else:
@@ -265,11 +267,12 @@ def _audit(out: Any, runtime: Runtime, args: argparse.Namespace) -> int:
     correlation_id = str(uuid.uuid4())
     recorded = runtime.outcomes.recorder(trigger=TRIGGER, correlation_id=correlation_id)  # every reconcile
     with out.working("discovering managed apps"):
-        sites = list(runtime.discovery.list_tagged_apps())
-    with out.progress("auditing", total=len(sites)) as advance:
+        requested = runtime.requested.list_requested()
+    with out.progress("auditing", total=len(requested.every())) as advance:
         report = audit(
             runtime.reconciler,
-            sites,
+            requested.tagged,
+            indexed=requested.indexed,
             remediate=args.remediate,
             progress=lambda _n, a: advance(a),
             remediations=recorded,

@@ -236,6 +236,15 @@ class SiteState:
 
 
 @dataclass(frozen=True)
+class IndexedRequest:
+    """An app whose request a pipeline made over HTTP, as the function's request index names it: such a
+    request lives in an app setting, which Resource Graph (the tag discovery) cannot see."""
+
+    app: AppRef
+    request: str  # what the app kept (``PASSWORDLESS_REQUEST``) when its apply converged
+
+
+@dataclass(frozen=True)
 class Administrator:
     object_id: str
     login: str

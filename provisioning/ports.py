@@ -1,4 +1,5 @@
-"""The adapters the core drives, as Protocols: ARM (web apps, identities, servers), locks, databases."""
+"""The adapters the core drives, as Protocols: ARM (web apps, identities, servers), locks, the request
+index, databases."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from provisioning.models import (
     BindingKind,
     Engine,
     IdentityHolder,
+    IndexedRequest,
     RoleAssignmentState,
     ServerInfo,
     SiteState,
@@ -43,6 +45,14 @@ class IdentityHoldersPort(Protocol):
 class LocksPort(Protocol):
     def hold(self, app: AppRef, *, cause: str | None = None) -> AbstractContextManager[None]: ...
     def already_handled(self, app: AppRef, cause: str, moment: datetime | None) -> bool: ...
+
+
+class RequestIndexPort(Protocol):
+    """The apps requested over HTTP (their request is kept in an app setting, which discovery cannot see)."""
+
+    def record(self, app: AppRef, request: str) -> None: ...
+    def forget(self, app: AppRef) -> None: ...
+    def list_indexed(self) -> list[IndexedRequest]: ...
 
 
 class ServersPort(Protocol):

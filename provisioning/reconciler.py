@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from provisioning.applier import Applier
-from provisioning.errors import ConvergenceError, PermanentError, PolicyViolation
+from provisioning.errors import ConvergenceError, InvalidRequest, NotFound, PermanentError, PolicyViolation
 from provisioning.models import AppRequest, Catalog, RoleAssignmentState, SiteState
 from provisioning.observer import Observer
 from provisioning.planner import Desired, plan, remembered_targets
@@ -22,13 +22,21 @@ from provisioning.ports import (
     IdentitiesPort,
     IdentityHoldersPort,
     LocksPort,
+    RequestIndexPort,
     RoleAssignmentsPort,
     ServersPort,
     SessionFactory,
     WebAppsPort,
 )
 from provisioning.removal import Removal
-from provisioning.requests import governing_request, is_requested, request_from_tags, requested_by
+from provisioning.requests import (
+    REQUEST_SETTING,
+    governing_request,
+    is_requested,
+    request_from_tags,
+    request_to_setting,
+    requested_by,
+)
 from provisioning.resource_ids import AppRef
 from provisioning.results import Mode, ReconcileResult
 from provisioning.sessions import DatabaseAccess, Sessions
@@ -52,11 +60,13 @@ class Reconciler:
         function_object_id: str = "",
         tag_prefix: str = "passwordless",
         roles: RoleAssignmentsPort | None = None,
+        request_index: RequestIndexPort | None = None,
     ) -> None:
         self.catalog = catalog
         self.tag_prefix = tag_prefix
         self._webapps = webapps
         self._locks = locks
+        self._index = request_index
         self._databases = DatabaseAccess(
             catalog, servers=servers, open_session=open_session, function_object_id=function_object_id
         )
@@ -82,7 +92,7 @@ class Reconciler:
             if request is not None:
                 return self._reconcile(request, site, mode)
             if parse_managed_keys(site.app_settings.get(MANAGED_KEYS_SETTING)):
-                return self._removal.remove(app, self._observer.with_all_ids(site), mode)
+                return self._unindexed(self._removal.remove(app, self._observer.with_all_ids(site), mode))
             return None
 
     def already_handled(self, app: AppRef, cause: str, moment: datetime | None) -> bool:
@@ -92,7 +102,7 @@ class Reconciler:
     def remove_app(self, app: AppRef, mode: Mode = Mode.APPLY, *, cause: str | None = None) -> ReconcileResult:
         """The app was deleted: drop its principals where the catalog says ``on_remove: revoke``."""
         with self._exclusive(app, mode, cause):
-            return self._removal.remove(app, None, mode)
+            return self._unindexed(self._removal.remove(app, None, mode))
 
     def reconcile_request(self, request: AppRequest, mode: Mode = Mode.APPLY) -> ReconcileResult:
         """Reconcile an explicit request (the pipeline path). On a tagged app the tag governs: the
@@ -119,9 +129,29 @@ class Reconciler:
         with_settings = replace(site, app_settings=self._webapps.list_settings(site.app))
         return self._observer.with_client_id(with_settings, connections)
 
+    def indexed_with_settings(self, app: AppRef) -> SiteState | None:
+        """An app the request index names, read whole from ARM (Resource Graph returned nothing of it),
+        with its client id where an engine binds to it. None when it no longer asks for anything, or is
+        gone (ARM answers a GET of a deleted site 404 ``ResourceNotFound``: recorded answer
+        ``error_404_site.json``): either way it leaves the index, as a removal would take it out."""
+        try:
+            site = self._webapps.get_site(app)
+        except NotFound:
+            site = None
+        request = requested_by(site, prefix=self.tag_prefix) if site is not None else None
+        if site is None or request is None:
+            if self._index is not None:
+                self._index.forget(app)
+            return None
+        connections, _ = authorize_entries(request, self.catalog)
+        return self._observer.with_client_id(site, connections)
+
     def plan_discovered(self, site: SiteState, batch: Sessions) -> ReconcileResult:
-        """Plan an app completed by ``discovered_with_settings`` from the batch's snapshots."""
-        request = request_from_tags(site.app, site.tags, prefix=self.tag_prefix)
+        """Plan an app completed by ``discovered_with_settings`` or ``indexed_with_settings`` from the
+        batch's snapshots: what it asks for, as ``reconcile_app`` reads it (its tag, else its kept request)."""
+        request = requested_by(site, prefix=self.tag_prefix)
+        if request is None:
+            raise InvalidRequest(f"{site.app.id} asks for nothing: no tag {self.tag_prefix!r} and no kept request")
         return self._reconcile(request, site, Mode.PLAN, shared=batch)
 
     def list_assignments_at(self, scope: str) -> tuple[RoleAssignmentState, ...]:
@@ -129,6 +159,23 @@ class Reconciler:
         if self._roles is None:
             raise PermanentError("RBAC targets are in the catalog but no role-assignment client is configured")
         return self._roles.list_at(scope)
+
+    def _index_converged(self, request: AppRequest, site: SiteState) -> None:
+        """Tag discovery cannot see a request kept in an app setting, so the index names every app a
+        pipeline's request governs once it converged (under the app's lock, like the apply); a tag that
+        took over from such a request (the apply removed the kept one) takes the app out again."""
+        if self._index is None:
+            return
+        if request.from_pipeline:
+            self._index.record(request.app, request_to_setting(request))
+        elif REQUEST_SETTING in site.app_settings:
+            self._index.forget(request.app)
+
+    def _unindexed(self, result: ReconcileResult) -> ReconcileResult:
+        """An app removed (deleted, or asking for nothing) leaves the request index with its apply."""
+        if result.mode is Mode.APPLY and self._index is not None:
+            self._index.forget(result.app)
+        return result
 
     def _exclusive(self, app: AppRef, mode: Mode, cause: str | None) -> AbstractContextManager[None]:
         """Applies of one app are serialized across instances, so concurrent ones cannot lose settings
@@ -172,6 +219,8 @@ class Reconciler:
                 if not second.empty:
                     raise ConvergenceError(f"after apply, {request.app.id} still plans:\n{second.describe()}")
                 log.info("reconciled %s: %d step(s) applied", request.app.id, len(first.steps))
+            if mode is Mode.APPLY:
+                self._index_converged(request, site)
             return ReconcileResult(
                 request.app,
                 mode,

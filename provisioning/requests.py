@@ -90,7 +90,8 @@ def request_from_body(body: Any) -> AppRequest:
 
 def request_to_setting(request: AppRequest) -> str:
     """A pipeline's request, kept on the app (setting ``PASSWORDLESS_REQUEST``) so that later events
-    reconcile it like a tag (discovery, and so the audit, finds tagged apps only). Nothing in it is secret."""
+    reconcile it like a tag; the request index keeps the same text, so the audit finds the app too.
+    Nothing in it is secret."""
     spec = request.identity
     identity = {"system": "system", "user": spec.resource_id, "create": f"create:{spec.name}"}[spec.kind.value]
     document: dict[str, Any] = {

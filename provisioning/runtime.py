@@ -13,6 +13,7 @@ from provisioning.azure.identities import Identities
 from provisioning.azure.identity_holders import IdentityHolders
 from provisioning.azure.locks import AppLocks
 from provisioning.azure.outcome_events import OutcomeEvents
+from provisioning.azure.request_index import RequestIndex
 from provisioning.azure.role_assignments import RoleAssignments
 from provisioning.azure.runs import RunRecords
 from provisioning.azure.servers import Servers
@@ -25,6 +26,7 @@ from provisioning.engines.sessions import open_session as open_engine_session
 from provisioning.models import Engine, ServerInfo
 from provisioning.outcomes import Outcomes
 from provisioning.reconciler import Reconciler
+from provisioning.requested_apps import RequestedApps
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Runtime:
     reconciler: Reconciler
     webapps: WebApps
     discovery: Discovery
+    requested: RequestedApps  # the audit's discovery: tagged apps, and apps requested over HTTP
     runs: RunRecords
     outcomes: Outcomes
     audit_store: AuditStore
@@ -52,6 +55,7 @@ def build_runtime(config: Config) -> Runtime:
 
     webapps = WebApps(credential, config)
     identities = Identities(credential, config)
+    index = RequestIndex(credential, config)
     reconciler = Reconciler(
         load_catalog(config.catalog),
         webapps=webapps,
@@ -63,13 +67,15 @@ def build_runtime(config: Config) -> Runtime:
         function_object_id=config.function_object_id,
         tag_prefix=config.tag_prefix,
         roles=RoleAssignments(credential, config),
+        request_index=index,
     )
     runs = RunRecords(credential, config)
     outcomes = Outcomes(runs, OutcomeEvents(credential, config))
     discovery = Discovery(credential, config)
+    requested = RequestedApps(discovery, index)
     store = AuditStore(credential, config)
-    audits = AuditRuns(reconciler, discovery, store, outcomes)
-    return Runtime(config, reconciler, webapps, discovery, runs, outcomes, store, audits)
+    audits = AuditRuns(reconciler, requested, store, outcomes)
+    return Runtime(config, reconciler, webapps, discovery, requested, runs, outcomes, store, audits)
 
 
 @lru_cache(maxsize=1)

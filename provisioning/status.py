@@ -54,7 +54,7 @@ def app_status(runtime: Runtime, app: AppRef, *, runs: int = 5) -> dict[str, Any
         document |= {
             "requested": request is not None,
             "in_sync": result is not None and result.plan.empty and not result.plan.skipped,
-            "drift": [_drift(d) for d in drift_of(result.plan)] if result else [],
+            "drift": [_drift(d) for d in drift_of(result.plan, runtime.reconciler.catalog)] if result else [],
         }
     with runtime.reconciler.batch() as batch:
         for grantable in connections:

@@ -124,7 +124,7 @@ def handle_status(req: func.HttpRequest, runtime: Callable[[], Runtime]) -> func
                 assert found is not None
                 document |= {"managed": True, "in_sync": False, "plan": None, "drift": [_drift(found)]}
             else:
-                drift = drift_of(result.plan) if result else ()
+                drift = drift_of(result.plan, active.reconciler.catalog) if result else ()
                 document |= {
                     "managed": result is not None,
                     "in_sync": result is not None and result.plan.empty,

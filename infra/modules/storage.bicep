@@ -31,7 +31,7 @@ param functionPrincipalId string
 @description('Grant Storage Blob Data Owner instead of Storage Blob Data Contributor (see docs/permissions.md).')
 param hostBlobDataOwner bool = false
 
-// Containers, queues and the table the code and the host use; created here so that their names
+// Containers, queues and tables the code and the host use; created here so that their names
 // are visible in one place (the code also creates them when missing).
 var containers = [
   deploymentContainerName
@@ -44,6 +44,10 @@ var containers = [
 var queues = [
   'passwordless-audit'
   'passwordless-audit-parts'
+]
+var tables = [
+  'passwordlessruns' // run records
+  'passwordlessrequests' // the request index: apps requested over HTTP, for the audit's discovery
 ]
 
 // Built-in data roles, scoped to this account only.
@@ -146,10 +150,10 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-0
   name: 'default'
 }
 
-resource runsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+resource storageTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for table in tables: {
   parent: tableService
-  name: 'passwordlessruns'
-}
+  name: table
+}]
 
 resource functionDataAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in dataRoles: {
   name: guid(account.id, functionPrincipalId, role)

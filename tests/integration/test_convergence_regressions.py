@@ -311,3 +311,75 @@ def test_a_skipped_entry_keeps_its_principal_its_settings_and_the_plain_names(
     managed = set(after["PASSWORDLESS_MANAGED_KEYS"].split(","))
     assert set(plain) <= managed
     assert reconciler.reconcile_app(app, Mode.PLAN).plan.empty
+
+
+# 7 -------------------------------------------------------------------------------------------------
+def two_targets_on_one_server(engine: str, local_mysql: dict[str, Any]) -> Any:
+    """The catalog edit that gives an engine two targets in two databases of one server."""
+
+    def edit(document: dict[str, Any]) -> None:
+        if engine == "mysql":
+            second = {**target_entry(document, "orders-mysql"), "name": "audit-mysql"}
+            document["targets"].append(dict(second, database=local_mysql["databases"][1]))
+
+    return edit
+
+
+def drop_by_hand(engine: str, role: str, pg_connect: Any, local_postgres: dict[str, Any]) -> None:
+    """What a DBA does to a server-wide principal: its privileges, then the principal itself."""
+    if engine == "postgres":
+        for database in local_postgres["databases"]:
+            with pg_connect("postgres", database) as conn, conn.cursor() as cur:
+                cur.execute(f'DROP OWNED BY "{role}"')  # generated name: no quoting hazards
+        with pg_connect("postgres") as conn, conn.cursor() as cur:
+            cur.execute(f'DROP ROLE "{role}"')
+        return
+    from emulator.mysql_local import RootLogin, root_connection
+    from tests.conftest import MARIADB_HOST, MARIADB_PORT
+
+    with root_connection(root=RootLogin(host=MARIADB_HOST, port=int(MARIADB_PORT))) as conn, conn.cursor() as cur:
+        cur.execute("DROP USER %s@'%%'", (role,))
+
+
+@pytest.mark.parametrize(
+    ("engine", "tag", "targets"),
+    [
+        ("postgres", "orders:reader; ledger:reader", ("ledger", "orders")),
+        ("mysql", "orders-mysql:reader; audit-mysql:reader", ("audit-mysql", "orders-mysql")),
+    ],
+)
+def test_a_shared_principal_dropped_by_hand_is_the_one_cause_the_audit_reports(
+    emulator: Any,
+    runtime_with: Any,
+    pg_connect: Any,
+    local_postgres: dict[str, Any],
+    local_mysql: dict[str, Any],
+    engine: str,
+    tag: str,
+    targets: tuple[str, str],
+) -> None:
+    """A PostgreSQL role and a MySQL user are server-wide: two targets on one server share one. Dropped
+    by hand, it is missing for both targets; neither reports privileges missing, which only follow from
+    it. Status and audit say the same, and the remediating apply restores both."""
+    from provisioning.audit import DriftKind, audit
+    from provisioning.status import app_status
+
+    runtime = runtime_with(two_targets_on_one_server(engine, local_mysql))
+    app = new_app(emulator, tag)
+    role = principal_name(app, Engine(engine))
+    assert runtime.reconciler.reconcile_app(app).applied
+    drop_by_hand(engine, role, pg_connect, local_postgres)
+
+    site = next(s for s in runtime.discovery.list_tagged_apps() if s.app.key == app.key)
+    report = audit(runtime.reconciler, [site])
+    (found,) = report.apps
+    missing = [(DriftKind.PRINCIPAL_MISSING, target) for target in targets]
+    assert sorted((d.kind, d.target) for d in found.drift) == missing
+    assert report.drift_by_kind()[DriftKind.PRIVILEGE_MISSING.value] == 0
+    assert not [o for o in report.orphans if repr(role) in o.detail]
+    status = app_status(runtime, app)
+    assert sorted((d["kind"], d["target"]) for d in status["drift"]) == [(k.value, t) for k, t in missing]
+
+    assert runtime.reconciler.reconcile_app(app).applied
+    again = audit(runtime.reconciler, [site])
+    assert [a.status for a in again.apps] == ["clean"]

@@ -247,6 +247,7 @@ def test_the_audit_names_missing_and_stale_roles_with_the_command_that_fixes_the
     (queued,) = [r for r in reports if r is not None]
     found = [o.target for o in queued.orphans if o.kind is DriftKind.ROLE_STALE and old_principal in o.detail]
     assert found == ["invoices"]
+    assert not [o for o in queued.orphans if emulator.identity_of(app)[0] in o.detail]  # the live one is claimed
 
 
 def test_a_key_vault_reference_through_a_user_assigned_identity_names_it_on_the_site(

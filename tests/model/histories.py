@@ -34,13 +34,9 @@ MANAGED_KEYS = "PASSWORDLESS_MANAGED_KEYS"
 
 # Parts of histories that do not converge on main yet, by engine: switched off unless
 # MODEL_KNOWN_DEFECTS=1. Each names the defect and its minimal history is in the project notes.
-SHARED = (
-    "a server-wide principal dropped by hand: the audit reports principal-missing for the first target and "
-    "privilege-missing for the second one on the same server (a consequence, not a cause)"
-)
 KNOWN_DEFECTS: dict[str, dict[str, str]] = {
-    "postgres": {"drop-shared-principal": SHARED},
-    "mysql": {"drop-shared-principal": SHARED},
+    "postgres": {},
+    "mysql": {},
     "sql": {},
 }
 
@@ -266,8 +262,6 @@ class History(RuleBasedStateMachine):
             server.grant_extra_by_hand(principal, db)
             injected.add("privilege-excess")
         elif database == "drop-principal":
-            if not self.allowed("drop-shared-principal") and not server.principal_per_database and len(active) > 1:
-                return  # the audit's consequence of it is a known defect
             server.drop_principal_by_hand(principal, db)
             injected.add("principal-missing")
             if not server.principal_per_database:  # PostgreSQL roles and MySQL users are server-wide

@@ -187,7 +187,9 @@ class PostgresServer:
     def drop_principal_by_hand(self, principal: str, database: str) -> None:
         """A careful DBA: the role's objects go to each database's owner first, so no data is lost."""
         role = sql.Identifier(principal)
-        databases = [row[0] for row in self._query("postgres", "SELECT datname FROM pg_database WHERE datallowconn")]
+        # Not the templates: a session left on template1 makes every CREATE DATABASE on the server fail.
+        listed = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
+        databases = [row[0] for row in self._query("postgres", listed)]
         for name in databases:
             try:
                 self._query(
