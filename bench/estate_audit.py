@@ -71,8 +71,8 @@ def floors(requests: list[Any], model: TokenBuckets) -> dict[str, float]:
 
 
 def seed(apps_by_target: dict[str, list[Any]]) -> None:
-    """One thread per database at a time: PostgreSQL refuses concurrent ACL changes on one database
-    ("tuple concurrently updated"), which is set-up's problem here, not what is measured."""
+    """One thread per database at a time (set-up, not measured): applies on one PostgreSQL database
+    take turns under its lock, so more threads there would only queue."""
     runtime = build_runtime(Config.from_environment())
 
     def provision(apps: list[Any]) -> list[Any]:

@@ -46,6 +46,15 @@ PRIVILEGE_ORDER = (
     "EXECUTE",
     "MAINTAIN",
 )
+# One lock per database for every apply transaction, whichever principal it is for: two principals'
+# grants on one object rewrite the same catalog row (its ACL; the schema's, the database's, the
+# default privileges' alike), and PostgreSQL refuses the second writer with "tuple concurrently
+# updated" (SQLSTATE XX000, from simple_heap_update in src/backend/access/heap/heapam.c, which
+# expects no concurrent update of the row). Advisory locks are keyed within the current database
+# (src/backend/utils/adt/lockfuncs.c builds every advisory lock tag with MyDatabaseId), so one key
+# is one lock per database; the catalogs shared by the whole server are why ``_statements`` sends
+# every change to them to the admin database.
+APPLY_LOCK = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('passwordless-provisioner'))"
 ON_CLAUSE = {"database": "DATABASE", "schema": "SCHEMA", "table": "TABLE", "sequence": "SEQUENCE"}
 DEFAULT_CLAUSE = {"default_table": "TABLES", "default_sequence": "SEQUENCES"}
 
@@ -197,10 +206,10 @@ class PostgresSession:
         return tuple(statement.as_string(conn) for _, statement in self._statements(step, target, preview=True))
 
     def apply(self, step: DatabaseStep, target: Target) -> None:
-        """Run one step: each run of consecutive statements on one database is a transaction, under a
-        lock keyed by the principal (a retirement moves between ``postgres`` and the app databases)."""
+        """Run one step: each run of consecutive statements on one database is a transaction, under
+        that database's lock (``APPLY_LOCK``; a retirement moves between ``postgres`` and the app
+        databases)."""
         import psycopg2
-        from psycopg2 import sql
 
         runs: list[tuple[str, list[Composable]]] = []
         for database, statement in self._statements(step, target, preview=False):
@@ -213,9 +222,7 @@ class PostgresSession:
             with _database_errors(f"{step.description} in {database}"):
                 try:
                     with conn.cursor() as cur:
-                        cur.execute(
-                            sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(sql.Literal(step.principal))
-                        )
+                        cur.execute(APPLY_LOCK)
                         for statement in statements:
                             cur.execute(statement)
                             self.writes += 1
@@ -227,7 +234,10 @@ class PostgresSession:
                     raise
 
     def _statements(self, step: DatabaseStep, target: Target, *, preview: bool) -> list[tuple[str, Composable]]:
-        """(database, statement) pairs: principals live on ``postgres``, grants in the app database."""
+        """(database, statement) pairs. What lives in a catalog the whole server shares (roles and
+        their memberships in pg_authid and pg_auth_members, database privileges in pg_database: "only
+        one copy per cluster", PostgreSQL docs, System Catalogs) is changed on ``postgres``, so that
+        database's lock orders every change to it; the rest in the app database, under its lock."""
         if isinstance(step, CreatePrincipal):
             return [(ADMIN_DATABASE, _create_principal(step.principal, step.binding, preview=preview))]
         if isinstance(step, DropPrincipal):
@@ -246,18 +256,25 @@ class PostgresSession:
             ]
         revoke = isinstance(step, RevokePrivileges)
         assert isinstance(step, (GrantPrivileges, RevokePrivileges))
-        return [(target.database, s) for s in grant_statements(frozenset(step.grants), step.principal, revoke=revoke)]
+        shared = frozenset(g for g in step.grants if g.object_kind == "database")
+        return [
+            (database, statement)
+            for database, grants in ((ADMIN_DATABASE, shared), (target.database, frozenset(step.grants) - shared))
+            for statement in grant_statements(grants, step.principal, revoke=revoke)
+        ]
 
     def _retire(
         self, role: str, successor: str, tls: TlsMode, *, owner_of: str | None = None
     ) -> list[tuple[str, Composable]]:
         """Hand what ``role`` owns to ``successor``, drop its privileges, then the role: in every
         database it has a stake in (``pg_shdepend``), since both commands act on the current database
-        (and shared objects). PostgreSQL asks the caller to be a member of both roles (``REASSIGN
-        OWNED`` reference), so the admin takes the role first; from PostgreSQL 16 a CREATEROLE admin
-        may grant only roles it holds WITH ADMIN OPTION, which it does for the roles it created (16
-        release notes, "Restrict the privileges of CREATEROLE roles"). The role's removal ends that
-        membership. See docs/permissions.md, "Retiring a PostgreSQL principal that owns objects".
+        (and shared objects, whose privileges DROP OWNED revokes in whichever database runs it first,
+        DROP OWNED reference page: ``postgres``, under the lock that orders shared-catalog changes).
+        PostgreSQL asks the caller to be a member of both roles (``REASSIGN OWNED`` reference), so the
+        admin takes the role first; from PostgreSQL 16 a CREATEROLE admin may grant only roles it holds
+        WITH ADMIN OPTION, which it does for the roles it created (16 release notes, "Restrict the
+        privileges of CREATEROLE roles"). The role's removal ends that membership. See
+        docs/permissions.md, "Retiring a PostgreSQL principal that owns objects".
         ``owner_of``: the name the role had when it was observed (it is renamed before this runs)."""
         pairs: list[tuple[str, Composable]] = [(ADMIN_DATABASE, _sql("GRANT {} TO CURRENT_USER", role))]
         for database in self._stakes_of(owner_of or role, tls):

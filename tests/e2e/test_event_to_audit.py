@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +53,13 @@ def discovered(runtime: Any, app: Any) -> list[Any]:
 def arm_requests(emulator: Any) -> list[Any]:
     """Requests to ARM itself: not token requests, not outcome events published to the topic."""
     return [r for r in emulator.requests if r.kind != "token" and not r.path.startswith("/topics/")]
+
+
+def assert_read_the_site_and_nothing_else(emulator: Any, site_id: str) -> None:
+    """The site and its settings read once each, in either order (they are sent side by side), and
+    no other request: no write of any kind."""
+    sent = Counter(f"{r.method} {r.path.lower()}" for r in arm_requests(emulator))
+    assert sent == Counter({f"GET {site_id.lower()}": 1, f"POST {site_id.lower()}/config/appsettings/list": 1})
 
 
 def events_for(emulator: Any, resource_id: str) -> list[dict[str, Any]]:
@@ -110,7 +118,7 @@ def test_untagged_and_foreign_events_change_nothing(emulator: Any, deliver: Any)
     (created,) = events_for(emulator, site_id)
     emulator.clear_requests()
     deliver(created)
-    assert [r.method for r in arm_requests(emulator)] == ["GET", "POST"]
+    assert_read_the_site_and_nothing_else(emulator, site_id)
 
     foreign = json.loads(json.dumps(created))
     foreign["data"]["subscriptionId"] = "ffffffff-ffff-ffff-ffff-ffffffffffff"
@@ -126,7 +134,7 @@ def test_request_outside_allowed_sources_changes_nothing(emulator: Any, deliver:
     (created,) = events_for(emulator, site_id)
     emulator.clear_requests()
     deliver(created)  # a permanent refusal: recorded, not retried
-    assert [r.method for r in arm_requests(emulator)] == ["GET", "POST"]
+    assert_read_the_site_and_nothing_else(emulator, site_id)
     found = audit(shared_runtime().reconciler, discovered(shared_runtime(), parse_app_id(site_id)))
     assert [d.kind for d in found.apps[0].drift] == [DriftKind.POLICY_DENIED]
 
