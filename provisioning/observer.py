@@ -69,16 +69,18 @@ class Observer:
         return found
 
     def _with_roles(self, desired: Desired, observed: Observed) -> Observed:
-        """The identity's role assignments (one ARM list per subscription of the RBAC targets, whatever
-        their number) and the endpoints of their resources (cached by the adapter)."""
-        if not desired.rbac:
+        """The identity's role assignments (one ARM list per subscription of the RBAC targets asked for or
+        dropped, whatever their number) and the endpoints of the asked ones' resources (cached by the
+        adapter)."""
+        if not desired.rbac and not desired.dropped_rbac:
             return observed
         if self._roles is None:
             raise PermanentError("RBAC targets are requested but no role-assignment client is configured")
         identity = identity_ids(desired, observed)
         assignments: tuple[RoleAssignmentState, ...] = ()
         if identity is not None and identity.principal_id:
-            for subscription in sorted({g.target.resource.subscription.lower() for g in desired.rbac}):
+            targets = [*(g.target for g in desired.rbac), *desired.dropped_rbac]
+            for subscription in sorted({t.resource.subscription.lower() for t in targets}):
                 assignments += self._roles.list_for_principal(subscription, identity.principal_id)
         endpoints = {g.target.name: self._roles.get_endpoint(g.target) for g in desired.rbac}
         return replace(observed, assignments=assignments, endpoints=endpoints)

@@ -43,6 +43,7 @@ from provisioning.policy import Grantable, RbacGrant
 from provisioning.principal_names import principal_name
 from provisioning.rbac_roles import RbacKind
 from provisioning.rbac_settings import RbacConnection, rbac_settings_for
+from provisioning.rbac_targets import RbacTarget
 from provisioning.requests import request_to_setting
 from provisioning.resource_ids import AppRef
 from provisioning.settings import (
@@ -80,8 +81,11 @@ class Desired:
     # Catalog targets the app was provisioned for (``PASSWORDLESS_MANAGED_TARGETS``) and no longer asks.
     dropped: tuple[Target, ...] = ()
     # Where skipped entries point: the catalog targets they name, or None when one names a target the
-    # catalog no longer has (its server is then unknown, so no principal anywhere may be retired).
-    skipped_targets: tuple[Target, ...] | None = ()
+    # catalog no longer has (its server and scope are then unknown, so no principal anywhere may be
+    # retired and no role assignment revoked).
+    skipped_targets: tuple[Target | RbacTarget, ...] | None = ()
+    # RBAC targets the app was provisioned for (``PASSWORDLESS_MANAGED_TARGETS``) and no longer asks.
+    dropped_rbac: tuple[RbacTarget, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,9 +151,12 @@ def plan(desired: Desired, observed: Observed) -> Plan:
 
     retiring = _plan_dropped(desired, observed, seen_homes | _skipped_homes(desired), identity)
     steps += retiring
-    if desired.rbac:
+    if desired.rbac or desired.dropped_rbac:
         principal_id = identity.principal_id or None if identity is not None else None
-        steps += plan_roles(app, principal_id, desired.rbac, observed.assignments, desired.scope_names)
+        kept_scopes = _skipped_scopes(desired)
+        steps += plan_roles(
+            app, principal_id, desired.rbac, observed.assignments, desired.scope_names, kept_scopes=kept_scopes
+        )
         steps += _plan_reference_identity(desired, observed)
 
     settings_step = _plan_settings(desired, observed)
@@ -168,7 +175,15 @@ def _skipped_homes(desired: Desired) -> set[str]:
     """Homes of principals a skipped entry still uses: never retired while it is skipped."""
     if desired.skipped_targets is None:
         return {_EVERY_HOME}
-    return {dialect_for(t.engine).principal_home(t) for t in desired.skipped_targets}
+    return {dialect_for(t.engine).principal_home(t) for t in desired.skipped_targets if isinstance(t, Target)}
+
+
+def _skipped_scopes(desired: Desired) -> frozenset[str] | None:
+    """RBAC scopes (lower-case) a skipped entry still holds: none of their assignments is revoked.
+    None: an entry names a target the catalog no longer has, whose scope is unknown."""
+    if desired.skipped_targets is None:
+        return None
+    return frozenset(scope.lower() for t in desired.skipped_targets if isinstance(t, RbacTarget) for scope in t.scopes)
 
 
 _EVERY_HOME = "*"
@@ -402,9 +417,13 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
     attached = attached_by_provisioner(desired, observed)
     if attached:
         wanted[ATTACHED_IDENTITIES_SETTING] = ",".join(sorted(attached))
-    # What is provisioned now, and what a skipped entry keeps (nothing of it is taken away).
+    # What is provisioned now, what a skipped entry keeps (nothing of it is taken away), and the dropped
+    # RBAC targets whose revocation waits while a skipped entry's scope is unknown.
     kept = remembered_targets(observed.site) & _skipped_targets(desired)
-    wanted[MANAGED_TARGETS_SETTING] = ",".join(sorted({c.target.name for c in desired.connections} | kept))
+    if desired.skipped_targets is None:
+        kept |= {t.name for t in desired.dropped_rbac}
+    provisioned = {c.target.name for c in desired.connections} | {g.target.name for g in desired.rbac}
+    wanted[MANAGED_TARGETS_SETTING] = ",".join(sorted(provisioned | kept))
     previously_managed = parse_managed_keys(current.get(MANAGED_KEYS_SETTING))
     # A skipped entry's settings stay, and stay managed: once the entry is valid again, or dropped,
     # they are the product's to rewrite or remove, never a leftover nobody owns.

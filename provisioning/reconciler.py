@@ -14,7 +14,7 @@ from datetime import datetime
 
 from provisioning.applier import Applier
 from provisioning.errors import ConvergenceError, PermanentError, PolicyViolation
-from provisioning.models import AppRequest, Catalog, RoleAssignmentState, SiteState
+from provisioning.models import AppRequest, Catalog, RoleAssignmentState, SiteState, Target
 from provisioning.observer import Observer
 from provisioning.planner import Desired, plan, remembered_targets
 from provisioning.policy import authorize_entries, authorize_rbac
@@ -27,6 +27,7 @@ from provisioning.ports import (
     SessionFactory,
     WebAppsPort,
 )
+from provisioning.rbac_targets import RbacTarget
 from provisioning.removal import Removal
 from provisioning.requests import governing_request, is_requested, request_from_tags, requested_by
 from provisioning.resource_ids import AppRef
@@ -146,19 +147,16 @@ class Reconciler:
         refused = {e.target for e in denied}
         kept = replace(request, connections=tuple(c for c in request.connections if c.target not in refused))
         rbac = authorize_rbac(kept, self.catalog)
-        asked = {c.target.name for c in connections} | {e.target for e in skipped if e.target}
-        dropped = tuple(
-            self.catalog.targets[name]
-            for name in sorted(remembered_targets(site) - asked)
-            if name in self.catalog.targets
-        )
         named = {e.target for e in skipped if e.target}
-        skipped_targets = (
-            tuple(self.catalog.targets[name] for name in sorted(named) if name in self.catalog.targets)
-            if named <= {*self.catalog.targets, *self.catalog.rbac_targets}
-            else None
+        asked = {c.target.name for c in connections} | {g.target.name for g in rbac} | named
+        unasked = sorted(remembered_targets(site) - asked)
+        dropped = tuple(self.catalog.targets[name] for name in unasked if name in self.catalog.targets)
+        dropped_rbac = tuple(self.catalog.rbac_targets[name] for name in unasked if name in self.catalog.rbac_targets)
+        every_target: dict[str, Target | RbacTarget] = {**self.catalog.targets, **self.catalog.rbac_targets}
+        skipped_targets = tuple(every_target[name] for name in sorted(named)) if named <= set(every_target) else None
+        desired = Desired(
+            request, connections, rbac, self._scope_names, skipped, dropped, skipped_targets, dropped_rbac
         )
-        desired = Desired(request, connections, rbac, self._scope_names, skipped, dropped, skipped_targets)
         site = self._observer.with_client_id(site, connections)
         targets = {t.name: t for t in [*(c.target for c in connections), *dropped]}
         with self._databases.sessions(targets.values(), shared) as sessions:

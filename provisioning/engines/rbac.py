@@ -49,11 +49,14 @@ def plan_roles(
     grants: Sequence[RbacGrant],
     held: Iterable[RoleAssignmentState],
     scope_names: Mapping[str, str],
+    *,
+    kept_scopes: frozenset[str] | None = frozenset(),
 ) -> list[AssignRole | RevokeRole]:
     """Assign what is missing, then revoke what this product made and the request no longer asks.
 
     ``held`` are the principal's assignments as ARM lists them; ``scope_names`` names the catalog
-    target of each scope (lower-case), for the description of a revocation.
+    target of each scope (lower-case), for the description of a revocation. ``kept_scopes``: scopes
+    (lower-case) of skipped entries, whose assignments stay as they are; None revokes nothing.
     """
     mine = [a for a in held if principal_id is not None and a.principal_id.lower() == principal_id.lower()]
     present = {(a.scope.rstrip("/").lower(), a.role) for a in mine}
@@ -77,6 +80,8 @@ def plan_roles(
         )
     for assignment in sorted(mine, key=lambda a: (a.scope.lower(), a.role)):
         key = (assignment.scope.rstrip("/").lower(), assignment.role)
+        if kept_scopes is None or key[0] in kept_scopes:
+            continue
         if key not in wanted and is_ours(assignment):
             target = scope_names.get(key[0], "a target no longer in the catalog")
             steps.append(RevokeRole(target=target, scope=assignment.scope, role=assignment.role, name=assignment.name))

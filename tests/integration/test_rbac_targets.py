@@ -120,6 +120,13 @@ def arm_writes(emulator: Any) -> list[Any]:
     return [r for r in emulator.requests if r.kind in ("write", "delete")]
 
 
+def provisioned(runtime: Any, emulator: Any, name: str, tag: str) -> tuple[str, str]:
+    """An app created with the tag and reconciled once: its id and its system identity's object id."""
+    app = emulator.create_site(SUBSCRIPTION, APPS_GROUP, name, tags={"passwordless": tag})
+    runtime.reconciler.reconcile_app(parse_app_id(app))
+    return app, emulator.identity_of(app)[0]
+
+
 @pytest.mark.parametrize("kind", list(CASES))
 def test_an_rbac_target_converges_at_its_scope_and_opens_only_what_its_role_allows(
     kind: str, runtime: Any, emulator: Any, run_id: str
@@ -178,29 +185,40 @@ def test_settings_carry_service_connector_names_and_the_key_vault_reference(
     assert not any("sk-test" in value or "pk-2" in value for value in settings.values())  # no secret is ever written
 
 
-def test_a_role_outside_the_delegation_condition_is_refused_by_arm_and_nothing_is_assigned(
-    emulator: Any, run_id: str, product_environment: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The function's Role Based Access Control Administrator holds only the catalog's roles: a catalog
-    edited to hand out Owner (a role the deployed condition does not list) gets ARM's 403."""
+def runtime_with_catalog(
+    product_environment: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch, edit: Callable[[Any], None]
+) -> Any:
+    """A fresh worker reading the test catalog as ``edit`` left it (a redeploy of the catalog)."""
     from provisioning.config import Config
     from provisioning.runtime import build_runtime
 
     with open(product_environment["PASSWORDLESS_CATALOG"], encoding="utf-8") as source:
         document = json.load(source)
-    document["targets"].append(
-        {
-            "name": "greedy",
-            "kind": "storage-blob",
-            "resource": RBAC_SCOPES["invoices"].replace("invoices", "archive"),
-            "roles": {"owner": OWNER},
-            "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}"],
-        }
-    )
+    edit(document)
     edited = tmp_path / "catalog.json"
     edited.write_text(json.dumps(document), encoding="utf-8")
     monkeypatch.setenv("PASSWORDLESS_CATALOG", str(edited))
-    reconciler = build_runtime(Config.from_environment()).reconciler
+    return build_runtime(Config.from_environment())
+
+
+def test_a_role_outside_the_delegation_condition_is_refused_by_arm_and_nothing_is_assigned(
+    emulator: Any, run_id: str, product_environment: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The function's Role Based Access Control Administrator holds only the catalog's roles: a catalog
+    edited to hand out Owner (a role the deployed condition does not list) gets ARM's 403."""
+
+    def add_greedy(document: Any) -> None:
+        document["targets"].append(
+            {
+                "name": "greedy",
+                "kind": "storage-blob",
+                "resource": RBAC_SCOPES["invoices"].replace("invoices", "archive"),
+                "roles": {"owner": OWNER},
+                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}"],
+            }
+        )
+
+    reconciler = runtime_with_catalog(product_environment, tmp_path, monkeypatch, add_greedy).reconciler
     app = emulator.create_site(SUBSCRIPTION, APPS_GROUP, f"rbac-greedy-{run_id}", tags={"passwordless": "greedy:owner"})
     before = emulator.role_assignments()
 
@@ -214,12 +232,8 @@ def test_the_audit_names_missing_and_stale_roles_with_the_command_that_fixes_the
 ) -> None:
     from provisioning.audit import DriftKind, audit
 
-    app = emulator.create_site(
-        SUBSCRIPTION, APPS_GROUP, f"rbac-audit-{run_id}", tags={"passwordless": "invoices:reader; jobs:sender"}
-    )
+    app, old_principal = provisioned(runtime, emulator, f"rbac-audit-{run_id}", "invoices:reader; jobs:sender")
     reconciler = runtime.reconciler
-    reconciler.reconcile_app(parse_app_id(app))
-    old_principal = emulator.identity_of(app)[0]
     (queue_assignment,) = [
         a for a in assignments_of(emulator, old_principal) if a["properties"]["scope"] == RBAC_SCOPES["jobs"]
     ]
@@ -276,11 +290,7 @@ def test_a_key_vault_reference_through_a_user_assigned_identity_names_it_on_the_
 def test_a_deleted_app_loses_what_we_assigned_where_the_catalog_says_revoke(
     runtime: Any, emulator: Any, run_id: str
 ) -> None:
-    app = emulator.create_site(
-        SUBSCRIPTION, APPS_GROUP, f"rbac-gone-{run_id}", tags={"passwordless": "jobs:sender; invoices:reader"}
-    )
-    runtime.reconciler.reconcile_app(parse_app_id(app))
-    principal = emulator.identity_of(app)[0]
+    app, principal = provisioned(runtime, emulator, f"rbac-gone-{run_id}", "jobs:sender; invoices:reader")
     assert {a["properties"]["scope"] for a in assignments_of(emulator, principal)} == {
         RBAC_SCOPES["jobs"],
         RBAC_SCOPES["invoices"],
@@ -292,3 +302,50 @@ def test_a_deleted_app_loses_what_we_assigned_where_the_catalog_says_revoke(
     # jobs says on_remove: revoke; invoices keeps the default (report: the audit names it role-stale)
     assert [a["properties"]["scope"] for a in assignments_of(emulator, principal)] == [RBAC_SCOPES["invoices"]]
     assert removed.applied and runtime.reconciler.remove_app(parse_app_id(app), Mode.PLAN).plan.empty
+
+
+def test_dropping_the_only_rbac_entry_revokes_our_assignment_and_leaves_someone_elses(
+    runtime: Any, emulator: Any, run_id: str
+) -> None:
+    app, principal = provisioned(runtime, emulator, f"rbac-last-{run_id}", "orders:writer; invoices:reader")
+    reconciler = runtime.reconciler
+    by_hand = emulator.assign_role(RBAC_SCOPES["invoices"], BUILT_IN_ROLES["Storage Queue Data Reader"], principal)
+    assert len(assignments_of(emulator, principal)) == 2
+
+    emulator.set_tags(app, {"passwordless": "orders:writer"})
+    reconciler.reconcile_app(parse_app_id(app))
+
+    assert [a["id"] for a in assignments_of(emulator, principal)] == [by_hand]
+    assert "AZURE_STORAGEBLOB_RESOURCEENDPOINT" not in emulator.app_settings(app)
+    assert reconciler.reconcile_app(parse_app_id(app), Mode.PLAN).plan.empty
+
+
+def test_an_rbac_entry_the_catalog_stops_offering_keeps_its_assignment_and_is_not_reported_as_ours_to_remove(
+    runtime: Any,
+    emulator: Any,
+    run_id: str,
+    product_environment: dict[str, str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provisioning.audit import DriftKind, audit
+
+    app, principal = provisioned(runtime, emulator, f"rbac-skipped-{run_id}", "invoices:writer; jobs:sender")
+    before = sorted(a["id"] for a in assignments_of(emulator, principal))
+    assert len(before) == 2
+
+    def stop_offering_writer(document: Any) -> None:
+        (invoices,) = [t for t in document["targets"] if t["name"] == "invoices"]
+        invoices["roles"] = ["reader"]
+
+    edited = runtime_with_catalog(product_environment, tmp_path, monkeypatch, stop_offering_writer)
+    emulator.clear_requests()
+    result = edited.reconciler.reconcile_app(parse_app_id(app))
+
+    assert sorted(a["id"] for a in assignments_of(emulator, principal)) == before
+    assert [r for r in emulator.requests if r.kind == "delete"] == []
+    assert [e.target for e in result.plan.skipped] == ["invoices"]
+    sites = [s for s in edited.discovery.list_tagged_apps() if s.app.key == app.lower()]
+    report = audit(edited.reconciler, sites)
+    assert [(d.kind, d.target) for entry in report.apps for d in entry.drift] == [(DriftKind.POLICY_DENIED, "invoices")]
+    assert not [o for o in report.orphans if principal in o.detail]
