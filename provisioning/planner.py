@@ -364,15 +364,16 @@ def plain_name_owners(desired: Desired, observed: Observed) -> dict[str, str]:
     """Which requested target owns each engine's plain setting names (engine value -> target).
 
     The owner remembered on the app keeps them while it is still requested, so reordering a tag
-    changes nothing. Without one (an app provisioned before it was remembered), the target whose
-    values the plain names hold now keeps them; otherwise the engine's first target in the request.
+    changes nothing; a skipped owner keeps them too, even when no entry of its engine is acted on.
+    Without one (an app provisioned before it was remembered), the target whose values the plain
+    names hold now keeps them; otherwise the engine's first target in the request.
     """
     remembered = parse_plain_owners(observed.site.app_settings.get(PLAIN_NAMES_SETTING))
     skipped = _skipped_targets(desired)
     requested: dict[str, list[Target]] = {}
     for connection in desired.connections:
         requested.setdefault(connection.target.engine.value, []).append(connection.target)
-    owners: dict[str, str] = {}
+    owners = {engine: owner for engine, owner in remembered.items() if engine not in requested and owner in skipped}
     for engine, targets in requested.items():
         names = [target.name for target in targets]
         if remembered.get(engine) in names or remembered.get(engine) in skipped:
