@@ -69,19 +69,24 @@ class Observer:
         return found
 
     def _with_roles(self, desired: Desired, observed: Observed) -> Observed:
-        """The identity's role assignments (one ARM list per subscription of the RBAC targets asked for or
-        dropped, whatever their number) and the endpoints of the asked ones' resources (cached by the
-        adapter)."""
+        """The role assignments of the app's identities (one ARM list per identity and subscription of the
+        RBAC targets asked for or dropped, whatever their number): the one it uses, and those it has and
+        no longer uses, which keep nothing made for it. And the endpoints of the asked targets' resources
+        (cached by the adapter)."""
         if not desired.rbac and not desired.dropped_rbac:
             return observed
         if self._roles is None:
             raise PermanentError("RBAC targets are requested but no role-assignment client is configured")
         identity = identity_ids(desired, observed)
+        site = observed.site
+        principals = {i.principal_id.lower() for i in site.user_assigned.values()} | {
+            (p or "").lower() for p in (site.system_principal_id, identity.principal_id if identity else None)
+        }
+        targets = [*(g.target for g in desired.rbac), *desired.dropped_rbac]
         assignments: tuple[RoleAssignmentState, ...] = ()
-        if identity is not None and identity.principal_id:
-            targets = [*(g.target for g in desired.rbac), *desired.dropped_rbac]
-            for subscription in sorted({t.resource.subscription.lower() for t in targets}):
-                assignments += self._roles.list_for_principal(subscription, identity.principal_id)
+        for subscription in sorted({t.resource.subscription.lower() for t in targets}):
+            for principal in sorted(principals - {""}):
+                assignments += self._roles.list_for_principal(subscription, principal)
         endpoints = {g.target.name: self._roles.get_endpoint(g.target) for g in desired.rbac}
         return replace(observed, assignments=assignments, endpoints=endpoints)
 

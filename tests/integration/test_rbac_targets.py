@@ -14,21 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
 
 from provisioning.errors import PermanentError
 from provisioning.rbac_roles import BUILT_IN_ROLES
 from provisioning.reconciler import Mode
 from provisioning.resource_ids import parse_app_id
+from tests.data_planes import BUS_AUDIENCE, STORAGE_AUDIENCE, VAULT_AUDIENCE, call
 from tests.estates import ACCOUNT_ID, APPS_GROUP, NAMESPACE, RBAC_SCOPES, STORAGE, SUBSCRIPTION, VAULT
 
 pytestmark = pytest.mark.integration
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
-STORAGE_AUDIENCE, VAULT_AUDIENCE, BUS_AUDIENCE = (
-    "https://storage.azure.com/",
-    "https://vault.azure.net",
-    "https://servicebus.azure.net",
-)
 
 
 @dataclass(frozen=True)
@@ -37,26 +32,6 @@ class DataPlane:
 
     allowed: Callable[[Any, str], int]
     refused: Callable[[Any, str], int]
-
-
-def call(emulator: Any, app: str, audience: str, method: str, path: str, data: bytes | None = None) -> int:
-    environment = emulator.app_identity_environment(app)
-    token = requests.get(
-        environment["IDENTITY_ENDPOINT"],
-        params={"api-version": "2019-08-01", "resource": audience},
-        headers={"X-IDENTITY-HEADER": environment["IDENTITY_HEADER"]},
-        verify=emulator.ca_bundle,
-        timeout=10,
-    ).json()["access_token"]
-    answer = requests.request(
-        method,
-        emulator.arm_endpoint + path,
-        data=data,
-        headers={"Authorization": f"Bearer {token}"},
-        verify=emulator.ca_bundle,
-        timeout=10,
-    )
-    return answer.status_code
 
 
 def reference_resolves(emulator: Any, app: str) -> int:
@@ -349,3 +324,27 @@ def test_an_rbac_entry_the_catalog_stops_offering_keeps_its_assignment_and_is_no
     report = audit(edited.reconciler, sites)
     assert [(d.kind, d.target) for entry in report.apps for d in entry.drift] == [(DriftKind.POLICY_DENIED, "invoices")]
     assert not [o for o in report.orphans if principal in o.detail]
+
+
+def test_switching_identity_moves_our_assignments_to_the_new_one_and_leaves_someone_elses(
+    runtime: Any, emulator: Any, run_id: str
+) -> None:
+    """As a database principal is rebound, a role follows the identity the app uses: the identity it
+    no longer uses (its system identity stays on) keeps nothing this product assigned for the app."""
+    name = f"rbac-switch-{run_id}"
+    app, system = provisioned(runtime, emulator, name, "orders:writer; invoices:reader")
+    by_hand = emulator.assign_role(RBAC_SCOPES["invoices"], BUILT_IN_ROLES["Storage Queue Data Reader"], system)
+
+    emulator.set_tags(
+        app, {"passwordless": "orders:writer; invoices:reader", "passwordless-identity": f"create:{name}-id"}
+    )
+    runtime.reconciler.reconcile_app(parse_app_id(app))
+
+    (created,) = emulator.site(app)["identity"]["userAssignedIdentities"].values()
+    moved = assignments_of(emulator, created["principalId"])
+    assert [(a["properties"]["scope"], a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1]) for a in moved] == [
+        (RBAC_SCOPES["invoices"], BUILT_IN_ROLES["Storage Blob Data Reader"])
+    ]
+    assert emulator.identity_of(app) is not None  # the system identity is still on
+    assert [a["id"] for a in assignments_of(emulator, system)] == [by_hand]
+    assert runtime.reconciler.reconcile_app(parse_app_id(app), Mode.PLAN).plan.empty
