@@ -17,7 +17,6 @@ from provisioning.models import (
     UserAssignedIdentity,
 )
 from provisioning.planner import Desired, Observed, identity_ids, own_identity_ids
-from provisioning.policy import Grantable
 from provisioning.ports import IdentitiesPort, IdentityHoldersPort, RoleAssignmentsPort
 from provisioning.principal_names import principal_name
 from provisioning.resource_ids import AppRef
@@ -32,9 +31,10 @@ class Observer:
         self._holders = holders
         self._roles = roles
 
-    def with_client_id(self, site: SiteState, connections: tuple[Grantable, ...]) -> SiteState:
-        """Read the system identity's client id, one ARM read, only when an engine binds to it."""
-        needed = any(dialect_for(c.target.engine).binding_kind is BindingKind.CLIENT_ID for c in connections)
+    def with_client_id(self, site: SiteState, targets: Iterable[Target]) -> SiteState:
+        """Read the system identity's client id, one ARM read, only when the engine of a target asked for
+        or dropped binds to it (a dropped target's principal is the app's own only if bound to it)."""
+        needed = any(dialect_for(t.engine).binding_kind is BindingKind.CLIENT_ID for t in targets)
         return self.with_all_ids(site) if needed else site
 
     def with_all_ids(self, site: SiteState) -> SiteState:

@@ -118,7 +118,7 @@ class Reconciler:
         request = request_from_tags(site.app, site.tags, prefix=self.tag_prefix)
         connections, _ = authorize_entries(request, self.catalog)
         with_settings = replace(site, app_settings=self._webapps.list_settings(site.app))
-        return self._observer.with_client_id(with_settings, connections)
+        return self._observer.with_client_id(with_settings, [c.target for c in connections])
 
     def plan_discovered(self, site: SiteState, batch: Sessions) -> ReconcileResult:
         """Plan an app completed by ``discovered_with_settings`` from the batch's snapshots."""
@@ -157,15 +157,15 @@ class Reconciler:
         desired = Desired(
             request, connections, rbac, self._scope_names, skipped, dropped, skipped_targets, dropped_rbac
         )
-        site = self._observer.with_client_id(site, connections)
         targets = {t.name: t for t in [*(c.target for c in connections), *dropped]}
+        site = self._observer.with_client_id(site, targets.values())
         with self._databases.sessions(targets.values(), shared) as sessions:
             observed = self._observer.observe(desired, site, sessions)
             first = sessions.render(plan(desired, observed), targets)
             applied = mode is Mode.APPLY and not first.empty
             if applied:
                 first = self._applier.apply(first, desired, observed, sessions)
-                verify_site = self._observer.with_client_id(self._webapps.get_site(request.app), connections)
+                verify_site = self._observer.with_client_id(self._webapps.get_site(request.app), targets.values())
                 second = plan(desired, self._observer.observe(desired, verify_site, sessions))
                 if not second.empty:
                     raise ConvergenceError(f"after apply, {request.app.id} still plans:\n{second.describe()}")
