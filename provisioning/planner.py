@@ -466,8 +466,11 @@ def plan_removal(
     targets: Sequence[Target],
     databases: Mapping[str, DatabaseState],
     binding_holders: Mapping[str, tuple[IdentityHolder, ...]] | None = None,
+    *,
+    roles_revoked: bool = False,
 ) -> Plan:
-    """Drop the app's principals on ``on_remove: revoke`` targets and, when any goes, its managed settings.
+    """Drop the app's principals on ``on_remove: revoke`` targets and, when any goes (or a role assignment
+    made for it, ``roles_revoked``), its managed settings.
 
     A principal counts as the target's only if it holds privileges in the target's scope (a principal
     may live server-wide, see ``Dialect.principal_scope``). Only a principal bound to one of the app's
@@ -492,7 +495,7 @@ def plan_removal(
         seen_homes.add(home)
         successor = state.default_owner if dialect_for(target.engine).retires_by_reassigning else None
         steps.append(DropPrincipal(target.name, principal_name(app, target.engine), successor))
-    if steps and site is not None:
+    if (steps or roles_revoked) and site is not None:
         managed = parse_managed_keys(site.app_settings.get(MANAGED_KEYS_SETTING)) | {MANAGED_KEYS_SETTING}
         remove = tuple(sorted(key for key in managed if key in site.app_settings))
         if remove:

@@ -348,3 +348,19 @@ def test_switching_identity_moves_our_assignments_to_the_new_one_and_leaves_some
     assert emulator.identity_of(app) is not None  # the system identity is still on
     assert [a["id"] for a in assignments_of(emulator, system)] == [by_hand]
     assert runtime.reconciler.reconcile_app(parse_app_id(app), Mode.PLAN).plan.empty
+
+
+def test_a_removed_tag_revokes_our_assignment_and_removes_the_managed_settings(
+    runtime: Any, emulator: Any, run_id: str
+) -> None:
+    """``orders`` says on_remove: report (its principal stays, for the audit to report), ``jobs`` says
+    revoke: the assignment goes, and so do the managed settings, as when a database principal goes."""
+    app, principal = provisioned(runtime, emulator, f"rbac-untagged-{run_id}", "orders:writer; jobs:sender")
+    assert "AZURE_STORAGEQUEUE_RESOURCEENDPOINT" in emulator.app_settings(app)
+
+    emulator.set_tags(app, {})
+    runtime.reconciler.reconcile_app(parse_app_id(app))
+
+    assert assignments_of(emulator, principal) == []
+    assert not [key for key in emulator.app_settings(app) if key.startswith(("AZURE_", "PASSWORDLESS_"))]
+    assert runtime.reconciler.reconcile_app(parse_app_id(app), Mode.PLAN) is None
