@@ -51,7 +51,7 @@ class Applier:
             for identity_step in identity_steps:
                 site = self._apply_identity(identity_step, site)
                 applied.append(identity_step)
-            observed = replace(observed, site=self._observer.with_client_id(site, desired.connections))
+            observed = replace(observed, site=self._observer.with_client_id(site, targets.values()))
             current = sessions.render(plan(desired, observed), targets)
         for step in current.steps:
             if isinstance(step, IDENTITY_STEPS):

@@ -492,15 +492,17 @@ def _claims(reconciler: Reconciler, site: SiteState) -> set[tuple[str, str]]:
         roles = authorize_rbac(kept, reconciler.catalog)
     except ProvisioningError:
         return set()
-    # A skipped entry's principal is left as it is, so it is not an orphan either.
-    named = {g.target.name for g in allowed} | {e.target for e in request.skipped + refused if e.target}
+    # A skipped entry's principal and role assignments are left as they are, so they are not orphans either.
+    skipped = {e.target for e in request.skipped + refused if e.target}
+    named = {g.target.name for g in allowed} | skipped
     targets = [reconciler.catalog.targets[name] for name in sorted(named) if name in reconciler.catalog.targets]
     claims = {(_database_key(t), principal_name(site.app, t.engine)) for t in targets}
     identity_id = request.identity.resource_id_for(site.app)
     attached = site.attached(identity_id) if identity_id is not None else None
     principal = attached.principal_id if attached is not None else site.system_principal_id
+    rbac = [g.target for g in roles] + [t for n, t in reconciler.catalog.rbac_targets.items() if n in skipped]
     if principal:
-        claims |= {(scope.lower(), principal.lower()) for g in roles for scope in g.target.scopes}
+        claims |= {(scope.lower(), principal.lower()) for target in rbac for scope in target.scopes}
     return claims
 
 

@@ -17,7 +17,6 @@ from provisioning.models import (
     UserAssignedIdentity,
 )
 from provisioning.planner import Desired, Observed, identity_ids, own_identity_ids
-from provisioning.policy import Grantable
 from provisioning.ports import IdentitiesPort, IdentityHoldersPort, RoleAssignmentsPort
 from provisioning.principal_names import principal_name
 from provisioning.resource_ids import AppRef
@@ -32,9 +31,10 @@ class Observer:
         self._holders = holders
         self._roles = roles
 
-    def with_client_id(self, site: SiteState, connections: tuple[Grantable, ...]) -> SiteState:
-        """Read the system identity's client id, one ARM read, only when an engine binds to it."""
-        needed = any(dialect_for(c.target.engine).binding_kind is BindingKind.CLIENT_ID for c in connections)
+    def with_client_id(self, site: SiteState, targets: Iterable[Target]) -> SiteState:
+        """Read the system identity's client id, one ARM read, only when the engine of a target asked for
+        or dropped binds to it (a dropped target's principal is the app's own only if bound to it)."""
+        needed = any(dialect_for(t.engine).binding_kind is BindingKind.CLIENT_ID for t in targets)
         return self.with_all_ids(site) if needed else site
 
     def with_all_ids(self, site: SiteState) -> SiteState:
@@ -69,17 +69,24 @@ class Observer:
         return found
 
     def _with_roles(self, desired: Desired, observed: Observed) -> Observed:
-        """The identity's role assignments (one ARM list per subscription of the RBAC targets, whatever
-        their number) and the endpoints of their resources (cached by the adapter)."""
-        if not desired.rbac:
+        """The role assignments of the app's identities (one ARM list per identity and subscription of the
+        RBAC targets asked for or dropped, whatever their number): the one it uses, and those it has and
+        no longer uses, which keep nothing made for it. And the endpoints of the asked targets' resources
+        (cached by the adapter)."""
+        if not desired.rbac and not desired.dropped_rbac:
             return observed
         if self._roles is None:
             raise PermanentError("RBAC targets are requested but no role-assignment client is configured")
         identity = identity_ids(desired, observed)
+        site = observed.site
+        principals = {i.principal_id.lower() for i in site.user_assigned.values()} | {
+            (p or "").lower() for p in (site.system_principal_id, identity.principal_id if identity else None)
+        }
+        targets = [*(g.target for g in desired.rbac), *desired.dropped_rbac]
         assignments: tuple[RoleAssignmentState, ...] = ()
-        if identity is not None and identity.principal_id:
-            for subscription in sorted({g.target.resource.subscription.lower() for g in desired.rbac}):
-                assignments += self._roles.list_for_principal(subscription, identity.principal_id)
+        for subscription in sorted({t.resource.subscription.lower() for t in targets}):
+            for principal in sorted(principals - {""}):
+                assignments += self._roles.list_for_principal(subscription, principal)
         endpoints = {g.target.name: self._roles.get_endpoint(g.target) for g in desired.rbac}
         return replace(observed, assignments=assignments, endpoints=endpoints)
 

@@ -44,6 +44,7 @@ from provisioning.policy import Grantable, RbacGrant
 from provisioning.principal_names import principal_name
 from provisioning.rbac_roles import RbacKind
 from provisioning.rbac_settings import RbacConnection, rbac_settings_for
+from provisioning.rbac_targets import RbacTarget
 from provisioning.requests import request_to_setting
 from provisioning.resource_ids import AppRef
 from provisioning.settings import (
@@ -81,8 +82,11 @@ class Desired:
     # Catalog targets the app was provisioned for (``PASSWORDLESS_MANAGED_TARGETS``) and no longer asks.
     dropped: tuple[Target, ...] = ()
     # Where skipped entries point: the catalog targets they name, or None when one names a target the
-    # catalog no longer has (its server is then unknown, so no principal anywhere may be retired).
-    skipped_targets: tuple[Target, ...] | None = ()
+    # catalog no longer has (its server and scope are then unknown, so no principal anywhere may be
+    # retired and no role assignment revoked).
+    skipped_targets: tuple[Target | RbacTarget, ...] | None = ()
+    # RBAC targets the app was provisioned for (``PASSWORDLESS_MANAGED_TARGETS``) and no longer asks.
+    dropped_rbac: tuple[RbacTarget, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,9 +152,12 @@ def plan(desired: Desired, observed: Observed) -> Plan:
 
     retiring = _plan_dropped(desired, observed, seen_homes | _skipped_homes(desired), identity)
     steps += retiring
-    if desired.rbac:
+    if desired.rbac or desired.dropped_rbac:
         principal_id = identity.principal_id or None if identity is not None else None
-        steps += plan_roles(app, principal_id, desired.rbac, observed.assignments, desired.scope_names)
+        kept_scopes = _skipped_scopes(desired)
+        steps += plan_roles(
+            app, principal_id, desired.rbac, observed.assignments, desired.scope_names, kept_scopes=kept_scopes
+        )
         steps += _plan_reference_identity(desired, observed)
 
     settings_step = _plan_settings(desired, observed)
@@ -169,7 +176,15 @@ def _skipped_homes(desired: Desired) -> set[str]:
     """Homes of principals a skipped entry still uses: never retired while it is skipped."""
     if desired.skipped_targets is None:
         return {_EVERY_HOME}
-    return {dialect_for(t.engine).principal_home(t) for t in desired.skipped_targets}
+    return {dialect_for(t.engine).principal_home(t) for t in desired.skipped_targets if isinstance(t, Target)}
+
+
+def _skipped_scopes(desired: Desired) -> frozenset[str] | None:
+    """RBAC scopes (lower-case) a skipped entry still holds: none of their assignments is revoked.
+    None: an entry names a target the catalog no longer has, whose scope is unknown."""
+    if desired.skipped_targets is None:
+        return None
+    return frozenset(scope.lower() for t in desired.skipped_targets if isinstance(t, RbacTarget) for scope in t.scopes)
 
 
 _EVERY_HOME = "*"
@@ -350,15 +365,16 @@ def plain_name_owners(desired: Desired, observed: Observed) -> dict[str, str]:
     """Which requested target owns each engine's plain setting names (engine value -> target).
 
     The owner remembered on the app keeps them while it is still requested, so reordering a tag
-    changes nothing. Without one (an app provisioned before it was remembered), the target whose
-    values the plain names hold now keeps them; otherwise the engine's first target in the request.
+    changes nothing; a skipped owner keeps them too, even when no entry of its engine is acted on.
+    Without one (an app provisioned before it was remembered), the target whose values the plain
+    names hold now keeps them; otherwise the engine's first target in the request.
     """
     remembered = parse_plain_owners(observed.site.app_settings.get(PLAIN_NAMES_SETTING))
     skipped = _skipped_targets(desired)
     requested: dict[str, list[Target]] = {}
     for connection in desired.connections:
         requested.setdefault(connection.target.engine.value, []).append(connection.target)
-    owners: dict[str, str] = {}
+    owners = {engine: owner for engine, owner in remembered.items() if engine not in requested and owner in skipped}
     for engine, targets in requested.items():
         names = [target.name for target in targets]
         if remembered.get(engine) in names or remembered.get(engine) in skipped:
@@ -403,9 +419,13 @@ def _plan_settings(desired: Desired, observed: Observed) -> SetAppSettings | Non
     attached = attached_by_provisioner(desired, observed)
     if attached:
         wanted[ATTACHED_IDENTITIES_SETTING] = ",".join(sorted(attached))
-    # What is provisioned now, and what a skipped entry keeps (nothing of it is taken away).
+    # What is provisioned now, what a skipped entry keeps (nothing of it is taken away), and the dropped
+    # RBAC targets whose revocation waits while a skipped entry's scope is unknown.
     kept = remembered_targets(observed.site) & _skipped_targets(desired)
-    wanted[MANAGED_TARGETS_SETTING] = ",".join(sorted({c.target.name for c in desired.connections} | kept))
+    if desired.skipped_targets is None:
+        kept |= {t.name for t in desired.dropped_rbac}
+    provisioned = {c.target.name for c in desired.connections} | {g.target.name for g in desired.rbac}
+    wanted[MANAGED_TARGETS_SETTING] = ",".join(sorted(provisioned | kept))
     previously_managed = parse_managed_keys(current.get(MANAGED_KEYS_SETTING))
     # A skipped entry's settings stay, and stay managed: once the entry is valid again, or dropped,
     # they are the product's to rewrite or remove, never a leftover nobody owns.
@@ -447,8 +467,11 @@ def plan_removal(
     targets: Sequence[Target],
     databases: Mapping[str, DatabaseState],
     binding_holders: Mapping[str, tuple[IdentityHolder, ...]] | None = None,
+    *,
+    roles_revoked: bool = False,
 ) -> Plan:
-    """Drop the app's principals on ``on_remove: revoke`` targets and, when any goes, its managed settings.
+    """Drop the app's principals on ``on_remove: revoke`` targets and, when any goes (or a role assignment
+    made for it, ``roles_revoked``), its managed settings.
 
     A principal counts as the target's only if it holds privileges in the target's scope (a principal
     may live server-wide, see ``Dialect.principal_scope``). Only a principal bound to one of the app's
@@ -473,7 +496,7 @@ def plan_removal(
         seen_homes.add(home)
         successor = state.default_owner if dialect_for(target.engine).retires_by_reassigning else None
         steps.append(DropPrincipal(target.name, principal_name(app, target.engine), successor))
-    if steps and site is not None:
+    if (steps or roles_revoked) and site is not None:
         managed = parse_managed_keys(site.app_settings.get(MANAGED_KEYS_SETTING)) | {MANAGED_KEYS_SETTING}
         remove = tuple(sorted(key for key in managed if key in site.app_settings))
         if remove:

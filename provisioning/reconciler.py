@@ -14,7 +14,7 @@ from datetime import datetime
 
 from provisioning.applier import Applier
 from provisioning.errors import ConvergenceError, InvalidRequest, NotFound, PermanentError, PolicyViolation
-from provisioning.models import AppRequest, Catalog, RoleAssignmentState, SiteState
+from provisioning.models import AppRequest, Catalog, RoleAssignmentState, SiteState, Target
 from provisioning.observer import Observer
 from provisioning.planner import Desired, plan, remembered_targets
 from provisioning.policy import authorize_entries, authorize_rbac
@@ -28,6 +28,7 @@ from provisioning.ports import (
     SessionFactory,
     WebAppsPort,
 )
+from provisioning.rbac_targets import RbacTarget
 from provisioning.removal import Removal
 from provisioning.requests import (
     REQUEST_SETTING,
@@ -127,7 +128,7 @@ class Reconciler:
         request = request_from_tags(site.app, site.tags, prefix=self.tag_prefix)
         connections, _ = authorize_entries(request, self.catalog)
         with_settings = replace(site, app_settings=self._webapps.list_settings(site.app))
-        return self._observer.with_client_id(with_settings, connections)
+        return self._observer.with_client_id(with_settings, [c.target for c in connections])
 
     def indexed_with_settings(self, app: AppRef) -> SiteState | None:
         """An app the request index names, read whole from ARM (Resource Graph returned nothing of it),
@@ -144,7 +145,7 @@ class Reconciler:
                 self._index.forget(app)
             return None
         connections, _ = authorize_entries(request, self.catalog)
-        return self._observer.with_client_id(site, connections)
+        return self._observer.with_client_id(site, [c.target for c in connections])
 
     def plan_discovered(self, site: SiteState, batch: Sessions) -> ReconcileResult:
         """Plan an app completed by ``discovered_with_settings`` or ``indexed_with_settings`` from the
@@ -193,28 +194,25 @@ class Reconciler:
         refused = {e.target for e in denied}
         kept = replace(request, connections=tuple(c for c in request.connections if c.target not in refused))
         rbac = authorize_rbac(kept, self.catalog)
-        asked = {c.target.name for c in connections} | {e.target for e in skipped if e.target}
-        dropped = tuple(
-            self.catalog.targets[name]
-            for name in sorted(remembered_targets(site) - asked)
-            if name in self.catalog.targets
-        )
         named = {e.target for e in skipped if e.target}
-        skipped_targets = (
-            tuple(self.catalog.targets[name] for name in sorted(named) if name in self.catalog.targets)
-            if named <= {*self.catalog.targets, *self.catalog.rbac_targets}
-            else None
+        asked = {c.target.name for c in connections} | {g.target.name for g in rbac} | named
+        unasked = sorted(remembered_targets(site) - asked)
+        dropped = tuple(self.catalog.targets[name] for name in unasked if name in self.catalog.targets)
+        dropped_rbac = tuple(self.catalog.rbac_targets[name] for name in unasked if name in self.catalog.rbac_targets)
+        every_target: dict[str, Target | RbacTarget] = {**self.catalog.targets, **self.catalog.rbac_targets}
+        skipped_targets = tuple(every_target[name] for name in sorted(named)) if named <= set(every_target) else None
+        desired = Desired(
+            request, connections, rbac, self._scope_names, skipped, dropped, skipped_targets, dropped_rbac
         )
-        desired = Desired(request, connections, rbac, self._scope_names, skipped, dropped, skipped_targets)
-        site = self._observer.with_client_id(site, connections)
         targets = {t.name: t for t in [*(c.target for c in connections), *dropped]}
+        site = self._observer.with_client_id(site, targets.values())
         with self._databases.sessions(targets.values(), shared) as sessions:
             observed = self._observer.observe(desired, site, sessions)
             first = sessions.render(plan(desired, observed), targets)
             applied = mode is Mode.APPLY and not first.empty
             if applied:
                 first = self._applier.apply(first, desired, observed, sessions)
-                verify_site = self._observer.with_client_id(self._webapps.get_site(request.app), connections)
+                verify_site = self._observer.with_client_id(self._webapps.get_site(request.app), targets.values())
                 second = plan(desired, self._observer.observe(desired, verify_site, sessions))
                 if not second.empty:
                     raise ConvergenceError(f"after apply, {request.app.id} still plans:\n{second.describe()}")

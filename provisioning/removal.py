@@ -55,8 +55,9 @@ class Removal:
             # A deleted app's identities are gone with it: what else still holds a principal's identity
             # is a namesake's (or a surviving user-assigned identity's), and it is never dropped.
             holders = self._observer.binding_holders(app, targets, databases, set()) if site is None else {}
-            planned = sessions.render(plan_removal(app, site, targets, databases, holders), by_name)
-            planned = Plan(app, (*self._revocations(app), *planned.steps))
+            revocations = self._revocations(app)
+            removal = plan_removal(app, site, targets, databases, holders, roles_revoked=bool(revocations))
+            planned = Plan(app, (*revocations, *sessions.render(removal, by_name).steps))
             applied = mode is Mode.APPLY and not planned.empty
             if applied:
                 for step in planned.steps:

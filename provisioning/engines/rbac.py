@@ -49,13 +49,20 @@ def plan_roles(
     grants: Sequence[RbacGrant],
     held: Iterable[RoleAssignmentState],
     scope_names: Mapping[str, str],
+    *,
+    kept_scopes: frozenset[str] | None = frozenset(),
 ) -> list[AssignRole | RevokeRole]:
-    """Assign what is missing, then revoke what this product made and the request no longer asks.
+    """Assign what is missing, then revoke what this product made and the request no longer asks,
+    and what it made for the app on another of the app's identities (the role follows the identity
+    the app uses, as a database principal is rebound).
 
-    ``held`` are the principal's assignments as ARM lists them; ``scope_names`` names the catalog
-    target of each scope (lower-case), for the description of a revocation.
+    ``held`` are the assignments of the app's identities as ARM lists them; ``scope_names`` names the
+    catalog target of each scope (lower-case), for the description of a revocation. ``kept_scopes``:
+    scopes (lower-case) of skipped entries, whose assignments stay as they are; None revokes nothing.
     """
-    mine = [a for a in held if principal_id is not None and a.principal_id.lower() == principal_id.lower()]
+    current = (principal_id or "").lower()
+    mine = [a for a in held if principal_id is not None and a.principal_id.lower() == current]
+    elsewhere = [a for a in held if a.principal_id.lower() != current and app_of_note(a.description) == app.key]
     present = {(a.scope.rstrip("/").lower(), a.role) for a in mine}
     wanted: dict[tuple[str, str], tuple[RbacGrant, str]] = {}
     for grant in grants:
@@ -75,9 +82,11 @@ def plan_roles(
                 note=note_for(app, grant.target.name),
             )
         )
-    for assignment in sorted(mine, key=lambda a: (a.scope.lower(), a.role)):
+    for assignment in sorted(mine + elsewhere, key=lambda a: (a.scope.lower(), a.role, a.principal_id)):
         key = (assignment.scope.rstrip("/").lower(), assignment.role)
-        if key not in wanted and is_ours(assignment):
+        if kept_scopes is None or key[0] in kept_scopes:
+            continue
+        if (key not in wanted or assignment in elsewhere) and is_ours(assignment):
             target = scope_names.get(key[0], "a target no longer in the catalog")
             steps.append(RevokeRole(target=target, scope=assignment.scope, role=assignment.role, name=assignment.name))
     return steps

@@ -383,3 +383,26 @@ def test_a_shared_principal_dropped_by_hand_is_the_one_cause_the_audit_reports(
     assert runtime.reconciler.reconcile_app(app).applied
     again = audit(runtime.reconciler, [site])
     assert [a.status for a in again.apps] == ["clean"]
+
+
+# 6 -------------------------------------------------------------------------------------------------
+def test_a_dropped_sql_target_is_revoked_when_the_request_keeps_only_an_rbac_entry(
+    emulator: Any, sql_environment: Config, estate: dict[str, Any]
+) -> None:
+    """``sales:reader; invoices:reader`` -> ``invoices:reader``: a SQL user is bound to the identity's
+    client id, which the reconcile must read to know the user is the app's own even when no SQL entry
+    is asked for any more; ``sales`` says on_remove: revoke, so the user loses its access."""
+    document = build_catalog(estate)
+    target_entry(document, "sales")["on_remove"] = "revoke"
+    database = FakeSqlServer(["sales"])
+    reconciler = reconciler_for(sql_environment, database, document)
+    app = new_app(emulator, "sales:reader; invoices:reader")
+    name = principal_name(app, Engine.SQL).lower()
+    reconciler.reconcile_app(app)
+    assert database.databases["sales"].grants[name] == {(None, "CONNECT"), ("dbo", "SELECT")}
+
+    emulator.set_tags(app.id, {"passwordless": "invoices:reader"})
+    reconciler.reconcile_app(app)
+
+    assert name not in database.databases["sales"].users
+    assert reconciler.reconcile_app(app, Mode.PLAN).plan.empty  # type: ignore[union-attr]

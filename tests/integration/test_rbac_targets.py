@@ -14,21 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
 
 from provisioning.errors import PermanentError
 from provisioning.rbac_roles import BUILT_IN_ROLES
 from provisioning.reconciler import Mode
 from provisioning.resource_ids import parse_app_id
+from tests.data_planes import BUS_AUDIENCE, STORAGE_AUDIENCE, VAULT_AUDIENCE, call
 from tests.estates import ACCOUNT_ID, APPS_GROUP, NAMESPACE, RBAC_SCOPES, STORAGE, SUBSCRIPTION, VAULT
 
 pytestmark = pytest.mark.integration
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
-STORAGE_AUDIENCE, VAULT_AUDIENCE, BUS_AUDIENCE = (
-    "https://storage.azure.com/",
-    "https://vault.azure.net",
-    "https://servicebus.azure.net",
-)
 
 
 @dataclass(frozen=True)
@@ -37,26 +32,6 @@ class DataPlane:
 
     allowed: Callable[[Any, str], int]
     refused: Callable[[Any, str], int]
-
-
-def call(emulator: Any, app: str, audience: str, method: str, path: str, data: bytes | None = None) -> int:
-    environment = emulator.app_identity_environment(app)
-    token = requests.get(
-        environment["IDENTITY_ENDPOINT"],
-        params={"api-version": "2019-08-01", "resource": audience},
-        headers={"X-IDENTITY-HEADER": environment["IDENTITY_HEADER"]},
-        verify=emulator.ca_bundle,
-        timeout=10,
-    ).json()["access_token"]
-    answer = requests.request(
-        method,
-        emulator.arm_endpoint + path,
-        data=data,
-        headers={"Authorization": f"Bearer {token}"},
-        verify=emulator.ca_bundle,
-        timeout=10,
-    )
-    return answer.status_code
 
 
 def reference_resolves(emulator: Any, app: str) -> int:
@@ -120,6 +95,13 @@ def arm_writes(emulator: Any) -> list[Any]:
     return [r for r in emulator.requests if r.kind in ("write", "delete")]
 
 
+def provisioned(runtime: Any, emulator: Any, name: str, tag: str) -> tuple[str, str]:
+    """An app created with the tag and reconciled once: its id and its system identity's object id."""
+    app = emulator.create_site(SUBSCRIPTION, APPS_GROUP, name, tags={"passwordless": tag})
+    runtime.reconciler.reconcile_app(parse_app_id(app))
+    return app, emulator.identity_of(app)[0]
+
+
 @pytest.mark.parametrize("kind", list(CASES))
 def test_an_rbac_target_converges_at_its_scope_and_opens_only_what_its_role_allows(
     kind: str, runtime: Any, emulator: Any, run_id: str
@@ -178,29 +160,40 @@ def test_settings_carry_service_connector_names_and_the_key_vault_reference(
     assert not any("sk-test" in value or "pk-2" in value for value in settings.values())  # no secret is ever written
 
 
-def test_a_role_outside_the_delegation_condition_is_refused_by_arm_and_nothing_is_assigned(
-    emulator: Any, run_id: str, product_environment: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The function's Role Based Access Control Administrator holds only the catalog's roles: a catalog
-    edited to hand out Owner (a role the deployed condition does not list) gets ARM's 403."""
+def runtime_with_catalog(
+    product_environment: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch, edit: Callable[[Any], None]
+) -> Any:
+    """A fresh worker reading the test catalog as ``edit`` left it (a redeploy of the catalog)."""
     from provisioning.config import Config
     from provisioning.runtime import build_runtime
 
     with open(product_environment["PASSWORDLESS_CATALOG"], encoding="utf-8") as source:
         document = json.load(source)
-    document["targets"].append(
-        {
-            "name": "greedy",
-            "kind": "storage-blob",
-            "resource": RBAC_SCOPES["invoices"].replace("invoices", "archive"),
-            "roles": {"owner": OWNER},
-            "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}"],
-        }
-    )
+    edit(document)
     edited = tmp_path / "catalog.json"
     edited.write_text(json.dumps(document), encoding="utf-8")
     monkeypatch.setenv("PASSWORDLESS_CATALOG", str(edited))
-    reconciler = build_runtime(Config.from_environment()).reconciler
+    return build_runtime(Config.from_environment())
+
+
+def test_a_role_outside_the_delegation_condition_is_refused_by_arm_and_nothing_is_assigned(
+    emulator: Any, run_id: str, product_environment: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The function's Role Based Access Control Administrator holds only the catalog's roles: a catalog
+    edited to hand out Owner (a role the deployed condition does not list) gets ARM's 403."""
+
+    def add_greedy(document: Any) -> None:
+        document["targets"].append(
+            {
+                "name": "greedy",
+                "kind": "storage-blob",
+                "resource": RBAC_SCOPES["invoices"].replace("invoices", "archive"),
+                "roles": {"owner": OWNER},
+                "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}"],
+            }
+        )
+
+    reconciler = runtime_with_catalog(product_environment, tmp_path, monkeypatch, add_greedy).reconciler
     app = emulator.create_site(SUBSCRIPTION, APPS_GROUP, f"rbac-greedy-{run_id}", tags={"passwordless": "greedy:owner"})
     before = emulator.role_assignments()
 
@@ -214,12 +207,8 @@ def test_the_audit_names_missing_and_stale_roles_with_the_command_that_fixes_the
 ) -> None:
     from provisioning.audit import DriftKind, audit
 
-    app = emulator.create_site(
-        SUBSCRIPTION, APPS_GROUP, f"rbac-audit-{run_id}", tags={"passwordless": "invoices:reader; jobs:sender"}
-    )
+    app, old_principal = provisioned(runtime, emulator, f"rbac-audit-{run_id}", "invoices:reader; jobs:sender")
     reconciler = runtime.reconciler
-    reconciler.reconcile_app(parse_app_id(app))
-    old_principal = emulator.identity_of(app)[0]
     (queue_assignment,) = [
         a for a in assignments_of(emulator, old_principal) if a["properties"]["scope"] == RBAC_SCOPES["jobs"]
     ]
@@ -277,11 +266,7 @@ def test_a_key_vault_reference_through_a_user_assigned_identity_names_it_on_the_
 def test_a_deleted_app_loses_what_we_assigned_where_the_catalog_says_revoke(
     runtime: Any, emulator: Any, run_id: str
 ) -> None:
-    app = emulator.create_site(
-        SUBSCRIPTION, APPS_GROUP, f"rbac-gone-{run_id}", tags={"passwordless": "jobs:sender; invoices:reader"}
-    )
-    runtime.reconciler.reconcile_app(parse_app_id(app))
-    principal = emulator.identity_of(app)[0]
+    app, principal = provisioned(runtime, emulator, f"rbac-gone-{run_id}", "jobs:sender; invoices:reader")
     assert {a["properties"]["scope"] for a in assignments_of(emulator, principal)} == {
         RBAC_SCOPES["jobs"],
         RBAC_SCOPES["invoices"],
@@ -293,3 +278,90 @@ def test_a_deleted_app_loses_what_we_assigned_where_the_catalog_says_revoke(
     # jobs says on_remove: revoke; invoices keeps the default (report: the audit names it role-stale)
     assert [a["properties"]["scope"] for a in assignments_of(emulator, principal)] == [RBAC_SCOPES["invoices"]]
     assert removed.applied and runtime.reconciler.remove_app(parse_app_id(app), Mode.PLAN).plan.empty
+
+
+def test_dropping_the_only_rbac_entry_revokes_our_assignment_and_leaves_someone_elses(
+    runtime: Any, emulator: Any, run_id: str
+) -> None:
+    app, principal = provisioned(runtime, emulator, f"rbac-last-{run_id}", "orders:writer; invoices:reader")
+    reconciler = runtime.reconciler
+    by_hand = emulator.assign_role(RBAC_SCOPES["invoices"], BUILT_IN_ROLES["Storage Queue Data Reader"], principal)
+    assert len(assignments_of(emulator, principal)) == 2
+
+    emulator.set_tags(app, {"passwordless": "orders:writer"})
+    reconciler.reconcile_app(parse_app_id(app))
+
+    assert [a["id"] for a in assignments_of(emulator, principal)] == [by_hand]
+    assert "AZURE_STORAGEBLOB_RESOURCEENDPOINT" not in emulator.app_settings(app)
+    assert reconciler.reconcile_app(parse_app_id(app), Mode.PLAN).plan.empty
+
+
+def test_an_rbac_entry_the_catalog_stops_offering_keeps_its_assignment_and_is_not_reported_as_ours_to_remove(
+    runtime: Any,
+    emulator: Any,
+    run_id: str,
+    product_environment: dict[str, str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provisioning.audit import DriftKind, audit
+
+    app, principal = provisioned(runtime, emulator, f"rbac-skipped-{run_id}", "invoices:writer; jobs:sender")
+    before = sorted(a["id"] for a in assignments_of(emulator, principal))
+    assert len(before) == 2
+
+    def stop_offering_writer(document: Any) -> None:
+        (invoices,) = [t for t in document["targets"] if t["name"] == "invoices"]
+        invoices["roles"] = ["reader"]
+
+    edited = runtime_with_catalog(product_environment, tmp_path, monkeypatch, stop_offering_writer)
+    emulator.clear_requests()
+    result = edited.reconciler.reconcile_app(parse_app_id(app))
+
+    assert sorted(a["id"] for a in assignments_of(emulator, principal)) == before
+    assert [r for r in emulator.requests if r.kind == "delete"] == []
+    assert [e.target for e in result.plan.skipped] == ["invoices"]
+    sites = [s for s in edited.discovery.list_tagged_apps() if s.app.key == app.lower()]
+    report = audit(edited.reconciler, sites)
+    assert [(d.kind, d.target) for entry in report.apps for d in entry.drift] == [(DriftKind.POLICY_DENIED, "invoices")]
+    assert not [o for o in report.orphans if principal in o.detail]
+
+
+def test_switching_identity_moves_our_assignments_to_the_new_one_and_leaves_someone_elses(
+    runtime: Any, emulator: Any, run_id: str
+) -> None:
+    """As a database principal is rebound, a role follows the identity the app uses: the identity it
+    no longer uses (its system identity stays on) keeps nothing this product assigned for the app."""
+    name = f"rbac-switch-{run_id}"
+    app, system = provisioned(runtime, emulator, name, "orders:writer; invoices:reader")
+    by_hand = emulator.assign_role(RBAC_SCOPES["invoices"], BUILT_IN_ROLES["Storage Queue Data Reader"], system)
+
+    emulator.set_tags(
+        app, {"passwordless": "orders:writer; invoices:reader", "passwordless-identity": f"create:{name}-id"}
+    )
+    runtime.reconciler.reconcile_app(parse_app_id(app))
+
+    (created,) = emulator.site(app)["identity"]["userAssignedIdentities"].values()
+    moved = assignments_of(emulator, created["principalId"])
+    assert [(a["properties"]["scope"], a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1]) for a in moved] == [
+        (RBAC_SCOPES["invoices"], BUILT_IN_ROLES["Storage Blob Data Reader"])
+    ]
+    assert emulator.identity_of(app) is not None  # the system identity is still on
+    assert [a["id"] for a in assignments_of(emulator, system)] == [by_hand]
+    assert runtime.reconciler.reconcile_app(parse_app_id(app), Mode.PLAN).plan.empty
+
+
+def test_a_removed_tag_revokes_our_assignment_and_removes_the_managed_settings(
+    runtime: Any, emulator: Any, run_id: str
+) -> None:
+    """``orders`` says on_remove: report (its principal stays, for the audit to report), ``jobs`` says
+    revoke: the assignment goes, and so do the managed settings, as when a database principal goes."""
+    app, principal = provisioned(runtime, emulator, f"rbac-untagged-{run_id}", "orders:writer; jobs:sender")
+    assert "AZURE_STORAGEQUEUE_RESOURCEENDPOINT" in emulator.app_settings(app)
+
+    emulator.set_tags(app, {})
+    runtime.reconciler.reconcile_app(parse_app_id(app))
+
+    assert assignments_of(emulator, principal) == []
+    assert not [key for key in emulator.app_settings(app) if key.startswith(("AZURE_", "PASSWORDLESS_"))]
+    assert runtime.reconciler.reconcile_app(parse_app_id(app), Mode.PLAN) is None

@@ -14,6 +14,7 @@ from provisioning.azure.credentials import default_credential
 from provisioning.azure.identities import Identities
 from provisioning.azure.identity_holders import IdentityHolders
 from provisioning.azure.locks import AppLocks
+from provisioning.azure.role_assignments import RoleAssignments
 from provisioning.azure.servers import Servers
 from provisioning.azure.webapps import WebApps
 from provisioning.catalog import catalog_from_document
@@ -82,6 +83,7 @@ def reconciler_for(config: Config, database: FakeSqlServer, document: dict[str, 
         locks=AppLocks(credential, config),
         function_object_id=config.function_object_id,
         tag_prefix=config.tag_prefix,
+        roles=RoleAssignments(credential, config),
     )
 
 

@@ -26,6 +26,7 @@ from provisioning.models import (
     PrincipalState,
     ServerInfo,
     SiteState,
+    SkippedEntry,
     UserAssignedIdentity,
 )
 from provisioning.plan import (
@@ -557,3 +558,17 @@ def test_a_hand_edited_memory_moves_nothing_silently() -> None:
     (step,) = planned(tagged("orders:writer; ledger:reader"), edited, TWO).steps
     assert isinstance(step, SetAppSettings)
     assert [(m.old_target, m.new_target) for m in step.plain_names_moved] == [("orders", "ledger")]
+
+
+def test_an_engines_plain_names_stay_with_their_skipped_owner_while_another_engine_converges() -> None:
+    """The app's only PostgreSQL entry is skipped (the catalog stops offering its role), its MySQL one
+    still converges: the plain names' owner is remembered, so nothing moves once the entry is back."""
+    both_engines = {"orders": held("orders", "writer", OBJECT_ID), "shop": held("shop", "reader", CLIENT_ID)}
+    site = settled(tagged("orders:writer; shop:reader"), site_state(), both_engines)
+    assert site.app_settings["PASSWORDLESS_PLAIN_NAMES"] == "mysql=shop,postgres=orders"
+    shop_only = tagged("shop:reader")
+    skipped = (SkippedEntry("orders:writer", "role 'writer' is not offered on target 'orders'", True, "orders"),)
+    desired = Desired(
+        shop_only, authorize(shop_only, CATALOG), skipped=skipped, skipped_targets=(CATALOG.targets["orders"],)
+    )
+    assert plan(desired, Observed(site, SERVERS, {"shop": both_engines["shop"]})).empty
