@@ -138,6 +138,7 @@ class RecordedRequest:
     caller_object_id: str | None
     status: int
     kind: str  # read | write | delete | action | token
+    answered_at: float = field(default_factory=time.monotonic)  # when the answer was ready
 
 
 class RequestLog:
