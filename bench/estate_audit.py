@@ -8,9 +8,9 @@ them (as Functions instances would); the worker that stores the last part writes
 
 What is counted, and by whom: ARM requests and 429s by the emulator's request log; statements by
 the database servers themselves (PostgreSQL's statement log, MariaDB's general log); memory by each
-worker process. The floor is the least time ARM's buckets allow: per subscription, the largest over
-operation types of max(0, requests - burst) / refill; subscriptions run side by side, so the
-estate's floor is its largest subscription's.
+worker process (its own high-water mark). The floor is the least time ARM's buckets allow: per
+subscription, the largest over operation types of max(0, requests - burst) / refill; subscriptions
+run side by side, so the estate's floor is its largest subscription's.
 """
 
 from __future__ import annotations
@@ -128,13 +128,14 @@ def measure() -> dict[str, Any]:
         with ExitStack() as stack:
             pg = stack.enter_context(postgres_statements(w.admin))
             my = stack.enter_context(mariadb_statements(w.admin))
-            started = time.perf_counter()
+            started = time.monotonic()  # the emulator stamps its answers on this clock
             parts = Collected()
             user_function("timer_audit")(TimerRequest(past_due=False), parts)
             for message in parts.get():  # what the host's output binding does with them
                 queue.send_message(message)
+            queued = time.monotonic() - started
             workers = run_workers()
-            wall = time.perf_counter() - started
+            wall = time.monotonic() - started
             time.sleep(0.5)  # the servers' logs are written as statements run
         shared_runtime.cache_clear()
         requests = [r for r in w.emulator.requests if r.kind != "token" and not r.path.startswith("/topics/")]
@@ -148,6 +149,7 @@ def measure() -> dict[str, Any]:
     per_db = {db: (pg if engine == "postgres" else my).reads(db) for engine, db in databases}
     statuses = Counter(entry["status"] for entry in report["apps"])
     throttled = sum(1 for r in requests if r.status == 429)
+    settings_reads = [r.answered_at - started for r in requests if r.method == "POST" and r.path.endswith("/list")]
     return {
         "estate_apps": len(report["apps"]),
         "estate_subscriptions": len({parse_app_id(a["app"]).subscription for a in report["apps"]}),
@@ -160,6 +162,12 @@ def measure() -> dict[str, Any]:
         "estate_floor_s": round(floor, 2),
         "estate_floor_sum_s": round(sum(by_subscription.values()), 2),
         "estate_wall_over_floor": round(wall / floor, 3) if floor else None,
+        # Where the wall went: the timer's discovery and queueing; then the workers starting and the
+        # first parts' database reads, up to the first settings read; the settings reads, which the
+        # floor bounds, up to the last one; the report after it.
+        "estate_parts_queued_s": round(queued, 2),
+        "estate_first_settings_read_s": round(min(settings_reads), 2),
+        "estate_last_settings_read_s": round(max(settings_reads), 2),
         "estate_arm_requests": len(requests),
         "estate_throttled_429": throttled,
         "estate_throttled_ratio": round(throttled / len(requests), 4) if requests else None,
@@ -168,6 +176,7 @@ def measure() -> dict[str, Any]:
         "estate_server_wide_reads_postgres": pg.reads("postgres"),
         "estate_db_writes": pg.total_writes() + my.total_writes(),
         "estate_worker_peak_rss_mb": max(worker["peak_rss_mb"] for worker in workers),
+        "estate_worker_peak_rss_mb_each": [worker["peak_rss_mb"] for worker in workers],
         "estate_worker_parts": [worker["parts"] for worker in workers],
     }
 

@@ -142,6 +142,7 @@ class RecordedRequest:
     kind: str  # read | write | delete | action | token
     body: Any = None  # the JSON request body, kept only while the log keeps bodies
     answer: Any = None  # the JSON answer, likewise
+    answered_at: float = field(default_factory=time.monotonic)  # when the answer was ready
 
 
 class RequestLog:

@@ -15,6 +15,14 @@ slowed down to ARM's pace instead of being refused, and a quiet one is never del
 booked when they are sent, so concurrent callers queue one refill interval apart instead of all
 rushing at an empty bucket. A 429 with `Retry-After` holds the bucket for that long.
 
+Some answers carry no header for the bucket they drew from (App Service answers its settings `list`
+POST with its own budget header only, `appsettings_list.json`), so several workers auditing one
+subscription would each refill their mirror at the whole rate and together overdraw it. A 429 is
+then the only news of the others: it counts one more caller sharing the bucket, the mirror refills
+at the rate divided by the callers counted, and starts again from empty (what ARM just said), so the
+reserve is rebuilt above ARM's real level. One caller is forgotten after each quiet spell of
+``CALLER_QUIET_S`` without a 429, so a worker left alone speeds up again.
+
 Which bucket a POST action draws from is not published; POST counts as a write here (the stricter
 reading, see docs/operations.md). Resource Graph queries are paced by their own per-user quota
 (`x-ms-user-quota-remaining`, `x-ms-user-quota-resets-after`, as recorded in `graph_paged.json`).
@@ -36,6 +44,7 @@ READ, WRITE, DELETE = "reads", "writes", "deletes"
 _KIND_OF_METHOD = {"GET": READ, "HEAD": READ, "PUT": WRITE, "PATCH": WRITE, "POST": WRITE, "DELETE": DELETE}
 GLOBAL_FACTOR = 15
 RESERVE_FRACTION = 0.1  # keep a tenth of each bucket for other callers and for requests in flight
+CALLER_QUIET_S = 12.0  # a 429-free spell after which one fewer caller is counted on a bucket
 _SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
 _GRAPH = re.compile(r"/providers/Microsoft\.ResourceGraph/", re.IGNORECASE)
 _HEADER = re.compile(r"^x-ms-ratelimit-remaining-(subscription|tenant)-((?:global-)?(?:reads|writes|deletes))$")
@@ -73,6 +82,8 @@ class ArmPacing:
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[tuple[str, str], tuple[float, float]] = {}  # (scope, bucket) -> (tokens, at)
+        self._callers: dict[tuple[str, str], tuple[int, float]] = {}  # (scope, bucket) -> (callers, since)
+        self._held_until: dict[tuple[str, str], float] = {}  # (scope, bucket) -> end of the last 429's hold
         self._graph_blocked_until = 0.0
 
     def reserve(self, method: str, url: str) -> float:
@@ -85,7 +96,7 @@ class ArmPacing:
             kind = _KIND_OF_METHOD.get(method.upper(), READ)
             wait = 0.0
             for bucket in (kind, "global-" + kind):
-                limit = _limit(bucket)
+                limit = self._share(scope, bucket, now)
                 tokens = self._refilled(scope, bucket, limit, now)
                 floor = 1 + limit.burst * RESERVE_FRACTION
                 if tokens < floor:
@@ -111,10 +122,30 @@ class ArmPacing:
                     self._tokens[(where, match.group(2))] = (float(value), now)
             retry_after = _seconds(lowered.get("retry-after"))
             if status == 429 and retry_after:
-                kind = _KIND_OF_METHOD.get(method.upper(), READ)
-                limit = _limit(kind)
-                floor = 1 + limit.burst * RESERVE_FRACTION
-                self._tokens[(scope, kind)] = (floor - retry_after * limit.refill_per_s, now)
+                key = (scope, _KIND_OF_METHOD.get(method.upper(), READ))
+                callers, _ = self._callers.get(key, (1, now))
+                if now >= self._held_until.get(key, 0.0):  # news, not another answer to the same hold
+                    callers = self._counted(key, now) + 1
+                self._callers[key] = (callers, now)
+                self._held_until[key] = now + retry_after
+                limit = self._share(*key, now)
+                self._tokens[key] = (-retry_after * limit.refill_per_s, now)  # empty once the hold ends
+
+    def _share(self, scope: str, bucket: str, now: float) -> Limit:
+        """This process's part of a bucket: its refill divided among the callers counted on it (the
+        global bucket, 15 times larger, is left whole)."""
+        limit = _limit(bucket)
+        if bucket.startswith("global-"):
+            return limit
+        return Limit(limit.burst, limit.refill_per_s / self._counted((scope, bucket), now))
+
+    def _counted(self, key: tuple[str, str], now: float) -> int:
+        """Callers counted on a bucket, one fewer for each quiet spell since the last 429."""
+        callers, since = self._callers.get(key, (1, now))
+        forgotten = min(callers - 1, int((now - since) // CALLER_QUIET_S))
+        if forgotten:
+            self._callers[key] = (callers - forgotten, since + forgotten * CALLER_QUIET_S)
+        return callers - forgotten
 
     def _refilled(self, scope: str, bucket: str, limit: Limit, now: float) -> float:
         tokens, at = self._tokens.get((scope, bucket), (limit.burst, now))

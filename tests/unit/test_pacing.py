@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from provisioning.azure.pacing import ArmPacing
+import pytest
+
+from provisioning.azure.pacing import CALLER_QUIET_S, ArmPacing
 
 SUB_A = "https://management.azure.com/subscriptions/AAAA/resourceGroups/rg/providers/Microsoft.Web/sites/x"
 SUB_B = "https://management.azure.com/subscriptions/bbbb/resourceGroups/rg/providers/Microsoft.Web/sites/x"
@@ -50,10 +52,36 @@ def test_the_global_bucket_paces_too() -> None:
     assert pacing.reserve("GET", SUB_A) > 0
 
 
-def test_a_429_holds_the_bucket_for_its_retry_after() -> None:
+def test_a_429_holds_the_bucket_for_its_retry_after_then_rebuilds_the_reserve_at_a_shared_rate() -> None:
     pacing = ArmPacing(clock=Clock())
     pacing.observe("PATCH", SUB_A, 429, {"Retry-After": "7"})
-    assert 6.9 <= pacing.reserve("PATCH", SUB_A) <= 7.1
+    # Empty once the hold ends; the 21 tokens of the reserve then come back at 10/s shared by two callers.
+    assert pacing.reserve("PATCH", SUB_A) == pytest.approx(7 + 21 / 5)
+
+
+def test_every_429_without_a_header_counts_one_more_caller_and_quiet_spells_forget_them() -> None:
+    """Settings list answers carry no ARM header: a worker learns of the others only from 429s."""
+    clock = Clock()
+    pacing = ArmPacing(clock=clock)
+
+    def spacing() -> float:
+        """Seconds between two requests at the reserve: one token of this process's share."""
+        pacing.observe("PUT", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-writes": "21"})
+        pacing.reserve("POST", SUB_A)
+        return pacing.reserve("POST", SUB_A)
+
+    assert spacing() == pytest.approx(0.1)
+    pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})
+    pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})  # within the same hold: no news
+    assert spacing() == pytest.approx(0.1 * 2)
+    clock.now += 1.5
+    pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})  # after the hold: one more
+    assert spacing() == pytest.approx(0.1 * 3)
+    assert pacing.reserve("POST", SUB_B) == 0.0  # another subscription knows nothing of them
+    clock.now += CALLER_QUIET_S
+    assert spacing() == pytest.approx(0.1 * 2)
+    clock.now += CALLER_QUIET_S * 5
+    assert spacing() == pytest.approx(0.1)  # never fewer than this process itself
 
 
 def test_resource_graph_waits_for_its_user_quota() -> None:
