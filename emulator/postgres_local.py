@@ -278,7 +278,8 @@ def _prepare_database(conn: Connection, database: str, admins: Iterable[str]) ->
             cur.execute(sql.SQL("CREATE ROLE {} WITH NOLOGIN").format(owner))
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         if cur.fetchone() is None:
-            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, owner))
+            # From template0: a session left on template1 (any client may open one) would make it fail.
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(db, owner))
         else:
             cur.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(db, owner))
         for admin in admins:
