@@ -22,6 +22,7 @@ from provisioning.models import (
     Privilege,
     RoleProfile,
     Target,
+    TlsMode,
 )
 
 
@@ -74,3 +75,15 @@ class Dialect(ABC):
 
 
 DML = (Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.DELETE)
+
+
+def generic_settings(c: Connection, port: str) -> dict[str, str]:
+    """Client type ``none`` on PostgreSQL and MySQL: the generic pieces, no driver's connection string
+    (sources on ``models.ClientType``)."""
+    return {
+        "HOST": c.fqdn,
+        "PORT": port,
+        "DATABASE": c.database,
+        "USER": c.principal,
+        "SSL": str(c.tls is TlsMode.REQUIRE).lower(),
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provisioning.clouds import TokenAudience
-from provisioning.engines.dialect import DML, Dialect, PrincipalScope
+from provisioning.engines.dialect import DML, Dialect, PrincipalScope, generic_settings
 from provisioning.models import (
     BindingKind,
     ClientType,
@@ -57,14 +57,7 @@ class MysqlDialect(Dialect):
         tls_on = c.tls is TlsMode.REQUIRE
         sslmode = "Required" if tls_on else "Disabled"
         if client is ClientType.NONE:
-            # No framework: the generic pieces, no driver's connection string (models.ClientType).
-            return {
-                "HOST": c.fqdn,
-                "PORT": port,
-                "DATABASE": c.database,
-                "USER": c.principal,
-                "SSL": str(tls_on).lower(),
-            }
+            return generic_settings(c, port)
         if c.client is ClientType.GO:
             # go-sql-driver reads one DSN (Service Connector, "Integrate Azure Database for MySQL", Go:
             # `<MySQL-DB-username>@tcp(<server-host>:<port>)/<MySQL-DB-name>?tls=true`).

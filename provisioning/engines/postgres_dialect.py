@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provisioning.clouds import TokenAudience
-from provisioning.engines.dialect import DML, Dialect, PrincipalScope
+from provisioning.engines.dialect import DML, Dialect, PrincipalScope, generic_settings
 from provisioning.models import (
     BindingKind,
     ClientType,
@@ -63,14 +63,7 @@ class PostgresDialect(Dialect):
         tls_on = c.tls is TlsMode.REQUIRE
         sslmode = "require" if tls_on else "disable"
         if client is ClientType.NONE:
-            # No framework: the generic pieces, no driver's connection string (models.ClientType).
-            return {
-                "HOST": c.fqdn,
-                "PORT": port,
-                "DATABASE": c.database,
-                "USER": c.principal,
-                "SSL": str(tls_on).lower(),
-            }
+            return generic_settings(c, port)
         if client is ClientType.DJANGO:
             return {"NAME": c.database, "HOST": c.fqdn, "USER": c.principal}
         if client is ClientType.DOTNET:
