@@ -150,7 +150,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         if excess:
             steps.append(RevokePrivileges(target.name, name, excess))
 
-    retiring = _plan_dropped(desired, observed, seen_homes | _skipped_homes(desired), identity)
+    retiring = _plan_dropped(desired, observed, _kept_homes(desired, seen_homes), identity)
     steps += retiring
     if desired.rbac or desired.dropped_rbac:
         principal_id = identity.principal_id or None if identity is not None else None
@@ -172,11 +172,13 @@ def remembered_targets(site: SiteState) -> frozenset[str]:
     return frozenset(t for t in (site.app_settings.get(MANAGED_TARGETS_SETTING) or "").split(",") if t)
 
 
-def _skipped_homes(desired: Desired) -> set[str]:
-    """Homes of principals a skipped entry still uses: never retired while it is skipped."""
+def _kept_homes(desired: Desired, requested_homes: set[str]) -> set[str] | None:
+    """Homes of principals the request or a skipped entry still uses: never retired. None: every home,
+    since an entry names a target the catalog no longer has, whose home is unknown."""
     if desired.skipped_targets is None:
-        return {_EVERY_HOME}
-    return {dialect_for(t.engine).principal_home(t) for t in desired.skipped_targets if isinstance(t, Target)}
+        return None
+    skipped = {dialect_for(t.engine).principal_home(t) for t in desired.skipped_targets if isinstance(t, Target)}
+    return requested_homes | skipped
 
 
 def _skipped_scopes(desired: Desired) -> frozenset[str] | None:
@@ -187,11 +189,8 @@ def _skipped_scopes(desired: Desired) -> frozenset[str] | None:
     return frozenset(scope.lower() for t in desired.skipped_targets if isinstance(t, RbacTarget) for scope in t.scopes)
 
 
-_EVERY_HOME = "*"
-
-
 def _plan_dropped(
-    desired: Desired, observed: Observed, kept_homes: set[str], identity: UserAssignedIdentity | None
+    desired: Desired, observed: Observed, kept_homes: set[str] | None, identity: UserAssignedIdentity | None
 ) -> list[Step]:
     """Targets the app was provisioned for and no longer asks: on ``on_remove: revoke`` its grants
     there are revoked, and its principal retired where nothing it still asks for (or a skipped entry
@@ -211,7 +210,7 @@ def _plan_dropped(
         dialect = dialect_for(target.engine)
         home = dialect.principal_home(target)
         name = principal_name(app, target.engine)
-        if home in kept_homes or home in retired or _EVERY_HOME in kept_homes:
+        if kept_homes is None or home in kept_homes or home in retired:
             steps.append(RevokePrivileges(target.name, name, tuple(sorted(state.grants))))
         else:
             successor = state.default_owner if dialect.retires_by_reassigning else None
