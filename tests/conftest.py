@@ -48,8 +48,11 @@ def fresh_worker_pacing() -> None:
     turns its throttling on; without headers to reset it, a long test session would draw the mirror
     down to ARM's refill rate and every later test would wait on budget it never really used."""
     from provisioning.azure.arm import PACING
+    from provisioning.azure.pacing import ArmPacing
 
-    PACING._tokens.clear()
+    fresh = vars(ArmPacing())  # every field a new worker starts with (tokens, callers, holds, Graph's block)
+    with PACING._lock:
+        vars(PACING).update({name: value for name, value in fresh.items() if name != "_lock"})
 
 
 @pytest.fixture(autouse=True)
