@@ -154,9 +154,14 @@ def plan(desired: Desired, observed: Observed) -> Plan:
     steps += retiring
     if desired.rbac or desired.dropped_rbac:
         principal_id = identity.principal_id or None if identity is not None else None
-        kept_scopes = _skipped_scopes(desired)
         steps += plan_roles(
-            app, principal_id, desired.rbac, observed.assignments, desired.scope_names, kept_scopes=kept_scopes
+            app,
+            principal_id,
+            desired.rbac,
+            observed.assignments,
+            desired.scope_names,
+            kept_scopes=_skipped_scopes(desired),
+            kept_targets=frozenset(name.lower() for name in _skipped_targets(desired)),
         )
         steps += _plan_reference_identity(desired, observed)
 

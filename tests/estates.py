@@ -119,7 +119,7 @@ def _estate(run_id: str, mysql_port: int) -> dict[str, Any]:
                             }
                         ],
                         "storage_accounts": [
-                            {"name": STORAGE, "containers": ["invoices", "archive"], "queues": ["jobs"]}
+                            {"name": STORAGE, "containers": ["invoices", "archive", "files"], "queues": ["jobs"]}
                         ],
                         "key_vaults": [{"name": VAULT, "secrets": {"stripe-key": "sk-test-1", "partner-key": "pk-2"}}],
                         "servicebus_namespaces": [

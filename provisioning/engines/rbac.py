@@ -38,9 +38,21 @@ def note_for(app: AppRef, target: str) -> str:
 
 def app_of_note(description: str | None) -> str | None:
     """The app id an assignment of ours was made for (None when the description is not ours)."""
+    made_for = _note_parts(description)
+    return made_for[0].lower() if made_for else None
+
+
+def target_of_note(description: str | None) -> str | None:
+    """The catalog target an assignment of ours was made for (None when the description is not ours)."""
+    made_for = _note_parts(description)
+    return made_for[1] if made_for else None
+
+
+def _note_parts(description: str | None) -> tuple[str, str] | None:
     if not description or not description.startswith(NOTE_PREFIX):
         return None
-    return description[len(NOTE_PREFIX) :].strip().rsplit(" -> ", 1)[0].lower()
+    app, arrow, target = description[len(NOTE_PREFIX) :].strip().rpartition(" -> ")
+    return (app, target) if arrow else None
 
 
 def plan_roles(
@@ -51,14 +63,17 @@ def plan_roles(
     scope_names: Mapping[str, str],
     *,
     kept_scopes: frozenset[str] | None = frozenset(),
+    kept_targets: frozenset[str] = frozenset(),
 ) -> list[AssignRole | RevokeRole]:
     """Assign what is missing, then revoke what this product made and the request no longer asks,
     and what it made for the app on another of the app's identities (the role follows the identity
     the app uses, as a database principal is rebound).
 
     ``held`` are the assignments of the app's identities as ARM lists them; ``scope_names`` names the
-    catalog target of each scope (lower-case), for the description of a revocation. ``kept_scopes``:
-    scopes (lower-case) of skipped entries, whose assignments stay as they are; None revokes nothing.
+    catalog target of each scope (lower-case), for the description of a revocation. Skipped entries keep
+    their assignments as they are: those at ``kept_scopes`` (lower-case), and those whose description
+    names one of ``kept_targets`` (lower-case target names). ``kept_scopes`` None: a skipped entry names
+    a target the catalog no longer has, so only what was made for another, named target may go.
     """
     current = (principal_id or "").lower()
     mine = [a for a in held if principal_id is not None and a.principal_id.lower() == current]
@@ -84,9 +99,19 @@ def plan_roles(
         )
     for assignment in sorted(mine + elsewhere, key=lambda a: (a.scope.lower(), a.role, a.principal_id)):
         key = (assignment.scope.rstrip("/").lower(), assignment.role)
-        if kept_scopes is None or key[0] in kept_scopes:
+        if _kept(assignment, kept_scopes, kept_targets):
             continue
         if (key not in wanted or assignment in elsewhere) and is_ours(assignment):
             target = scope_names.get(key[0], "a target no longer in the catalog")
             steps.append(RevokeRole(target=target, scope=assignment.scope, role=assignment.role, name=assignment.name))
     return steps
+
+
+def _kept(assignment: RoleAssignmentState, kept_scopes: frozenset[str] | None, kept_targets: frozenset[str]) -> bool:
+    """Whether a skipped entry may still hold this assignment, so it is left as it is."""
+    made_for = target_of_note(assignment.description)
+    if made_for is not None and made_for.lower() in kept_targets:
+        return True
+    if kept_scopes is None:  # the skipped entry's scope is unknown: keep what no description places
+        return made_for is None
+    return assignment.scope.rstrip("/").lower() in kept_scopes

@@ -351,6 +351,37 @@ def test_switching_identity_moves_our_assignments_to_the_new_one_and_leaves_some
     assert runtime.reconciler.reconcile_app(parse_app_id(app), Mode.PLAN).plan.empty
 
 
+def test_a_skipped_entry_whose_target_left_the_catalog_keeps_its_assignment_and_the_others_follow_the_identity(
+    runtime: Any,
+    emulator: Any,
+    run_id: str,
+    product_environment: dict[str, str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The catalog no longer has ``jobs``, so nothing tells its scope; what this product made for
+    ``jobs`` still says so in its description and stays, while ``invoices`` moves to the new identity."""
+    name = f"rbac-unknown-skip-{run_id}"
+    app, system = provisioned(runtime, emulator, name, "invoices:reader; jobs:sender")
+
+    def remove_jobs(document: Any) -> None:
+        document["targets"] = [t for t in document["targets"] if t["name"] != "jobs"]
+
+    edited = runtime_with_catalog(product_environment, tmp_path, monkeypatch, remove_jobs)
+    emulator.set_tags(
+        app, {"passwordless": "invoices:reader; jobs:sender", "passwordless-identity": f"create:{name}-id"}
+    )
+    result = edited.reconciler.reconcile_app(parse_app_id(app))
+
+    assert [e.target for e in result.plan.skipped] == ["jobs"]
+    (created,) = emulator.site(app)["identity"]["userAssignedIdentities"].values()
+    scopes = {
+        p: [a["properties"]["scope"] for a in assignments_of(emulator, p)] for p in (system, created["principalId"])
+    }
+    assert scopes == {system: [RBAC_SCOPES["jobs"]], created["principalId"]: [RBAC_SCOPES["invoices"]]}
+    assert edited.reconciler.reconcile_app(parse_app_id(app), Mode.PLAN).plan.empty
+
+
 def test_a_removed_tag_revokes_our_assignment_and_removes_the_managed_settings(
     runtime: Any, emulator: Any, run_id: str
 ) -> None:

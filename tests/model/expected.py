@@ -65,3 +65,13 @@ def sql_grants(profile: str, *, database: str) -> frozenset[Grant]:
             ("database", database, "CREATE VIEW"),
         }
     return frozenset(grants)
+
+
+# Blob container profile -> the built-in role the catalog's storage-blob targets map it to, by role
+# definition GUID as "Azure built-in roles" publishes them (learn.microsoft.com/azure/
+# role-based-access-control/built-in-roles/storage): Storage Blob Data Reader, Storage Blob Data Contributor.
+BLOB_ROLES: dict[str, str] = {
+    "reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "writer": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+}
+BLOB_WRITERS = frozenset({BLOB_ROLES["writer"]})  # of the two, the one whose holder may write blobs

@@ -9,6 +9,7 @@ servers and ARM hold.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
@@ -17,15 +18,24 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from provisioning.models import Engine
 from provisioning.principal_names import principal_name
 from provisioning.resource_ids import AppRef, parse_app_id
-from tests.estates import APPS_GROUP, SUBSCRIPTION
-from tests.model.expected import PROFILES, Grant
-from tests.model.world import World
+from tests.estates import APPS_GROUP, STORAGE, SUBSCRIPTION
+from tests.model.expected import BLOB_ROLES, BLOB_WRITERS, PROFILES
+from tests.model.world import RBAC_ROLES, RBAC_TARGETS, RbacSpec, TargetSpec, World
 
 ROLES = sorted(PROFILES)
-TARGETS = ["orders", "ledger"]  # every engine's world offers these two: orders (report), ledger (revoke)
+DATABASES = ["orders", "ledger"]  # every engine's world offers these two: orders (report), ledger (revoke)
+CONTAINERS = [spec.name for spec in RBAC_TARGETS]  # and two blob containers, through Azure RBAC
+TARGETS = DATABASES + CONTAINERS
 REQUESTS = st.lists(
-    st.tuples(st.sampled_from(TARGETS), st.sampled_from(ROLES)), min_size=1, max_size=2, unique_by=lambda e: e[0]
+    st.one_of(
+        st.tuples(st.sampled_from(DATABASES), st.sampled_from(ROLES)),
+        st.tuples(st.sampled_from(CONTAINERS), st.sampled_from(RBAC_ROLES)),
+    ),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda e: e[0],
 ).map(dict)
+SOMEONE_ELSE = "0dd00000-0000-4000-8000-0000000b0b01"  # another team's identity, for assignments by hand
 CATALOG_CHANGES = [(action, target) for action in ("remove", "unoffer-role") for target in TARGETS] + [("restore", "")]
 CLIENTS = [None, "python", "django", "dotnet", "java", "nodejs"]
 UNRELATED = {"UNRELATED_FLAG": "on", "WEBSITE_TIME_ZONE": "UTC"}
@@ -57,9 +67,10 @@ class AppModel:
     unrelated: dict[str, str] = field(default_factory=lambda: dict(UNRELATED))
     tables: list[tuple[str, str]] = field(default_factory=list)  # (target, table) the app created
     identity_left_attached: bool = False  # the product attached one; switching away never detaches it
-    # target -> (grants the product must leave alone, exactly as they are (an entry the catalog refuses)
-    # or at most (a dropped target under ``on_remove: report``, whose principal may be retired))
-    frozen: dict[str, tuple[frozenset[Grant], bool]] = field(default_factory=dict)
+    # target -> (grants or role assignments the product must leave alone, exactly as they are (an entry
+    # the catalog refuses) or at most (a dropped target under ``on_remove: report``, whose principal may
+    # be retired))
+    frozen: dict[str, tuple[frozenset[tuple[str, ...]], bool]] = field(default_factory=dict)
 
 
 class History(RuleBasedStateMachine):
@@ -78,9 +89,11 @@ class History(RuleBasedStateMachine):
         )
         self.ref: AppRef = parse_app_id(self.app_id)
         self.principal = principal_name(self.ref, self.engine)
-        self.offered: dict[str, tuple[str, ...]] = {name: tuple(ROLES) for name in self.world.targets}
+        self.offered = all_offered(self.world)
+        self.identities: set[str] = set()  # object ids of every identity the app has had
+        self.by_hand: set[str] = set()  # ids of role assignments people made: never the product's
         self.outcomes: list[str] = []
-        self.proven: set[tuple[str, str, str]] = set()
+        self.proven: set[tuple[str, ...]] = set()
         self.tables_made = 0
         self.world.start_history()
         self.world.write_catalog(self.offered)
@@ -94,6 +107,10 @@ class History(RuleBasedStateMachine):
         if not self.app.exists or self.app.tag is None:
             return {}
         return {t: role for t, role in self.app.tag.items() if role in self.offered.get(t, ())}
+
+    def active_in(self, targets: Mapping[str, object]) -> dict[str, str]:
+        """The active entries of one kind: ``self.world.targets`` (databases) or ``.rbac_targets``."""
+        return {t: role for t, role in self.active().items() if t in targets}
 
     def skipped(self) -> set[str]:
         """Requested entries the catalog does not allow: reported, never acted on."""
@@ -109,12 +126,18 @@ class History(RuleBasedStateMachine):
         for target, _ in self.active().items():
             if target in after and target not in skip:
                 continue
-            if target in skip or self.world.targets[target].on_remove == "report":
-                grants = self.world.server.grants(self.principal_in(target), self.db(target))
-                self.app.frozen[target] = (grants, target in skip)
+            if target in skip or self.spec(target).on_remove == "report":
+                self.app.frozen[target] = (self.held(target), target in skip)
         for target in after:
             if target not in skip:
                 self.app.frozen.pop(target, None)
+
+    def drop_skips(self, tag: dict[str, str]) -> None:
+        """A skipped entry the new tag no longer names is asked for no more: what it kept may now go
+        (``on_remove`` applies), or stay."""
+        for target in self.skipped() - set(tag):
+            if target in self.app.frozen:
+                self.app.frozen[target] = (self.app.frozen[target][0], False)
 
     def forget_skips(self) -> None:
         """The app is gone: what its skipped entries held is no longer frozen exactly; a server-wide
@@ -123,6 +146,50 @@ class History(RuleBasedStateMachine):
 
     def db(self, target: str) -> str:
         return self.world.targets[target].database
+
+    def spec(self, target: str) -> TargetSpec | RbacSpec:
+        return self.world.targets.get(target) or self.world.rbac_targets[target]
+
+    def held(self, target: str) -> frozenset[tuple[str, ...]]:
+        """What the product gave the app at a target: the principal's grants in a database, or the role
+        assignments at a container's scope to any identity the app has had (none made by hand)."""
+        if target in self.world.targets:
+            return self.world.server.grants(self.principal_in(target), self.db(target))
+        return frozenset(self.ours(target).values())
+
+    def ours(self, target: str, principals: set[str] | None = None) -> dict[str, tuple[str, str]]:
+        """Role assignments at a container's scope to the app's identities (or to ``principals``) that no
+        person made."""
+        self.note_identities()
+        among = self.identities if principals is None else principals
+        return {
+            id_: held
+            for id_, held in self.world.assignments(target).items()
+            if id_ not in self.by_hand and held[0] in among
+        }
+
+    def live_identities(self) -> set[str]:
+        """Object ids of the identities attached to the app now, read from ARM."""
+        if not self.app.exists:
+            return set()
+        identity = self.world.emulator.site(self.app_id).get("identity") or {}
+        found = {identity.get("principalId")} | {
+            attached.get("principalId") for attached in (identity.get("userAssignedIdentities") or {}).values()
+        }
+        return {str(p).lower() for p in found if p}
+
+    def note_identities(self) -> None:
+        self.identities |= self.live_identities()
+
+    def current_identity(self) -> tuple[str, str | None]:
+        """(object id, client id to ask a token for) of the identity the app uses now; ("", None) before
+        it has one (nothing requested yet)."""
+        identity = (self.world.emulator.site(self.app_id) if self.app.exists else {}).get("identity") or {}
+        if self.app.identity == "system":
+            return str(identity.get("principalId") or "").lower(), None
+        attached = {k.lower(): v for k, v in (identity.get("userAssignedIdentities") or {}).items()}
+        chosen = attached.get(self.identity_id().lower())
+        return (str(chosen["principalId"]).lower(), str(chosen["clientId"])) if chosen else ("", None)
 
     def principal_in(self, target: str) -> str:
         return self.principal
@@ -158,7 +225,9 @@ class History(RuleBasedStateMachine):
 
     def settle(self) -> None:
         """Event Grid delivers what ARM raised; the product reconciles."""
+        self.note_identities()
         self.outcomes = self.world.deliver_events(self.app_id)
+        self.note_identities()
 
     @initialize(tag=REQUESTS)
     def create_app(self, tag: dict[str, str]) -> None:
@@ -174,6 +243,7 @@ class History(RuleBasedStateMachine):
     def set_tag(self, tag: dict[str, str], client: str | None) -> None:
         """Add, drop or change targets, walk profiles up or down, or change the client type."""
         self.before_change(tag)
+        self.drop_skips(tag)
         self.app.tag, self.app.client = tag, client
         self.world.emulator.set_tags(self.app_id, self.tags())
         self.settle()
@@ -182,6 +252,7 @@ class History(RuleBasedStateMachine):
     @rule()
     def remove_tag(self) -> None:
         self.before_change({})
+        self.drop_skips({})
         self.app.tag = None
         self.world.emulator.set_tags(self.app_id, self.tags())
         self.settle()
@@ -242,16 +313,16 @@ class History(RuleBasedStateMachine):
             self.world.emulator.set_app_setting(self.app_id, "UNRELATED_FLAG", value)
         self.settle()
 
-    @precondition(lambda self: bool(self.active()))
+    @precondition(lambda self: bool(self.active_in(self.world.targets)))
     @rule(
         database=st.sampled_from([None, "revoke", "grant-extra", "drop-principal"]),
         setting=st.sampled_from([None, "delete", "edit"]),
-        where=st.sampled_from(TARGETS),
+        where=st.sampled_from(DATABASES),
     )
     def drift_by_hand(self, database: str | None, setting: str | None, where: str) -> None:
         """A DBA or a colleague changes what the product made; the audit must name exactly that, and
         the remediating audit must put it back."""
-        active = self.active()
+        active = self.active_in(self.world.targets)
         target = where if where in active else sorted(active)[0]
         principal, db, server = self.principal_in(target), self.db(target), self.world.server
         injected: set[str] = set()
@@ -265,7 +336,7 @@ class History(RuleBasedStateMachine):
             server.drop_principal_by_hand(principal, db)
             injected.add("principal-missing")
             if not server.principal_per_database:  # PostgreSQL roles and MySQL users are server-wide
-                for other in self.app.frozen:
+                for other in self.app.frozen.keys() & self.world.targets.keys():
                     self.app.frozen[other] = (frozenset(), self.app.frozen[other][1])
         if setting is not None or not injected:
             settings = self.world.emulator.app_settings(self.app_id)
@@ -276,6 +347,36 @@ class History(RuleBasedStateMachine):
             else:
                 self.world.emulator.set_app_setting(self.app_id, managed[0], "edited by hand")
                 injected.add("setting-changed")
+        self.audit_finds_exactly(injected)
+
+    @precondition(lambda self: bool(self.active_in(self.world.rbac_targets)))
+    @rule(where=st.sampled_from(CONTAINERS))
+    def revoke_role_by_hand(self, where: str) -> None:
+        """Someone deletes the assignment the product made; the audit names it, remediation restores it."""
+        active = set(self.active_in(self.world.rbac_targets))
+        target = where if where in active else sorted(active)[0]
+        current = self.current_identity()[0]
+        mine = [id_ for id_, (principal, _) in self.ours(target).items() if principal == current]
+        if not mine:  # the role comes from an assignment someone else made: nothing of ours to delete
+            return
+        self.world.emulator.remove_role_assignment(mine[0])
+        self.audit_finds_exactly({"role-missing"})
+
+    @precondition(lambda self: self.app.exists)
+    @rule(where=st.sampled_from(CONTAINERS), role=st.sampled_from(RBAC_ROLES), whom=st.sampled_from(["app", "other"]))
+    def assign_role_by_hand(self, where: str, role: str, whom: str) -> None:
+        """A person assigns a blob role in the portal, to the app's identity or another team's: the
+        product never touches it, and the audit does not take it for the product's."""
+        principal = self.current_identity()[0] if whom == "app" else SOMEONE_ELSE
+        if (principal, BLOB_ROLES[role]) in self.world.assignments(where).values():
+            return  # ARM refuses a second assignment of the same role to the same principal at one scope
+        scope = self.world.rbac_targets[where].scope
+        self.by_hand.add(self.world.emulator.assign_role(scope, BLOB_ROLES[role], principal).lower())
+        self.audit_finds_exactly(set())
+
+    def audit_finds_exactly(self, injected: set[str]) -> None:
+        """The audit names what was injected and nothing beyond the drift the app carries by design;
+        then the remediating audit runs, and Event Grid delivers what it changed."""
         found = {kind for kind, _ in self.world.audit_kinds(self.app_id, {self.principal})}
         standing = self.standing_kinds()
         assert injected <= found and found - standing == injected, (
@@ -288,12 +389,22 @@ class History(RuleBasedStateMachine):
         """Drift the app carries by design: grants left in place under ``on_remove: report`` and entries
         the catalog does not allow."""
         kinds = set()
-        if any(grants for grants, _ in self.app.frozen.values()):
-            kinds.add("privilege-unrequested")
+        if any(grants for target, (grants, _) in self.app.frozen.items() if target in self.world.targets):
+            # grants its app no longer asks for; with no database of that server asked for at all, the
+            # principal is an orphan's (the audit cannot tell it from one left by an untagged app)
+            asks = any(t in self.world.targets and t in self.offered for t in self.app.tag or {})
+            kinds.add("privilege-unrequested" if asks else "orphan-principal")
         if self.app.identity_left_attached and self.app.identity == "system":
             kinds.add("privilege-unrequested")  # the identity it attached, which the request no longer names
         if self.skipped():
             kinds |= {"policy-denied", "request-invalid"}
+        live, active = self.live_identities(), self.active()
+        for target in self.world.rbac_targets:
+            for principal, _ in self.ours(target).values():
+                if principal not in live:
+                    kinds.add("role-stale")  # left to an identity deleted with the app (on_remove: report)
+                elif target not in active:
+                    kinds.add("role-excess")  # left in place under report, or frozen by a skipped entry
         return kinds
 
     @rule(change=st.sampled_from(CATALOG_CHANGES))
@@ -302,7 +413,7 @@ class History(RuleBasedStateMachine):
         action, target = change
         offered = dict(self.offered)
         if action == "restore":
-            offered = {name: tuple(ROLES) for name in self.world.targets}
+            offered = all_offered(self.world)
         elif action == "remove":
             offered.pop(target, None)
         elif target in offered:
@@ -323,6 +434,7 @@ class History(RuleBasedStateMachine):
         """After every reconcile: the databases, the tables, the second plan and the settings."""
         self.databases_hold_exactly_the_request()
         self.principals_are_bound_to_the_current_identity()
+        self.containers_hold_exactly_the_request()
         self.app_tables_survive_and_serve_the_app()
         self.second_plan_is_empty()
         self.settings_carry_the_request_and_nothing_else_changed()
@@ -347,7 +459,7 @@ class History(RuleBasedStateMachine):
                 assert held == frozenset(), f"{target}: not requested, yet {principal!r} holds {sorted(held)}"
 
     def principals_are_bound_to_the_current_identity(self) -> None:
-        server, active = self.world.server, self.active()
+        server, active = self.world.server, self.active_in(self.world.targets)
         if not active:
             return
         binding = self.identity_binding()
@@ -358,6 +470,51 @@ class History(RuleBasedStateMachine):
             if key not in self.proven:
                 server.prove_access(self.principal_in(target), self.db(target), role)
                 self.proven.add(key)
+
+    def containers_hold_exactly_the_request(self) -> None:
+        """At each container's scope: one assignment of the requested role, to the identity the app uses
+        (unless a person already gave it that role); frozen ones as frozen; nothing else of ours on
+        an identity the app still has. Then the app's own token proves what the role allows."""
+        active, live = self.active(), self.live_identities()
+        current, client_id = self.current_identity()
+        for target in self.world.rbac_targets:
+            ours = self.ours(target)
+            on_live = {held for held in ours.values() if held[0] in live}
+            by_hand = {
+                role for id_, (principal, role) in self.world.assignments(target).items()
+                if id_ in self.by_hand and principal == current
+            }  # fmt: skip
+            if target in active:
+                wanted = {(current, BLOB_ROLES[active[target]])}
+                if wanted <= {(current, role) for role in by_hand}:
+                    assert on_live <= wanted, f"{target}: excess assignments {sorted(on_live - wanted)}"
+                else:
+                    missing, excess = sorted(wanted - on_live), sorted(on_live - wanted)
+                    assert on_live == wanted, f"{target}: missing {missing}, excess {excess}"
+                self.prove_blob_access(target, active[target], frozenset(by_hand), client_id)
+            elif target in self.app.frozen:
+                left, exactly = self.app.frozen[target]
+                held = frozenset(ours.values())
+                if exactly:
+                    assert held == left, f"{target}: the catalog refuses this entry, yet its assignments changed"
+                else:
+                    assert held <= left, f"{target}: assignments added where left alone: {sorted(held - left)}"
+            else:
+                assert not on_live, f"{target}: not requested, yet the app's identities hold {sorted(on_live)}"
+        existing = {a["id"].lower() for a in self.world.emulator.role_assignments()}
+        assert self.by_hand <= existing, f"assignments made by hand are gone: {sorted(self.by_hand - existing)}"
+
+    def prove_blob_access(self, target: str, role: str, by_hand: frozenset[str], client_id: str | None) -> None:
+        """With the app's own token: a blob can be read; written only if a role it holds allows it."""
+        current = self.current_identity()[0]
+        key = (target, role, current, *sorted(by_hand))
+        if key in self.proven:
+            return
+        may_write = BLOB_ROLES[role] in BLOB_WRITERS or bool(by_hand & BLOB_WRITERS)
+        read, write = self.world.blob_access(self.app_id, target, client_id)
+        assert read == 200, f"{target} ({role}): reading a blob was answered {read}"
+        assert write == (201 if may_write else 403), f"{target} ({role}): writing a blob was answered {write}"
+        self.proven.add(key)
 
     def app_tables_survive_and_serve_the_app(self) -> None:
         active = self.active()
@@ -386,11 +543,17 @@ class History(RuleBasedStateMachine):
             assert name in self.app.unrelated or name in managed or name.startswith(BOOKKEEPING_PREFIX), name
         values = [settings[k] for k in managed if k in settings]
         for target in self.active():
-            assert any(self.db(target) in v for v in values), f"no managed setting names {self.db(target)}"
+            named = self.db(target) if target in self.world.targets else f"/blob/{STORAGE}/"
+            assert any(named in v for v in values), f"no managed setting names {named} for {target}"
         for target, spec in self.world.targets.items():
             gone = target not in self.active() and target not in self.skipped()
             if gone and target in self.offered and spec.on_remove == "revoke":  # the catalog still says revoke
                 assert not any(spec.database in v for v in values), f"{target} was dropped, its settings stayed"
+
+
+def all_offered(world: World) -> dict[str, tuple[str, ...]]:
+    """The catalog as the platform team first wrote it: every role of every target."""
+    return {name: tuple(ROLES) for name in world.targets} | {name: RBAC_ROLES for name in world.rbac_targets}
 
 
 def _managed(settings: dict[str, str]) -> set[str]:

@@ -20,12 +20,14 @@ from provisioning.errors import TransientError
 from provisioning.resource_ids import parse_app_id
 from provisioning.runtime import shared_runtime
 from tests.conftest import fresh_worker_pacing
-from tests.estates import APPS_GROUP, SUBSCRIPTION
+from tests.data_planes import STORAGE_AUDIENCE, call
+from tests.estates import ACCOUNT_ID, APPS_GROUP, STORAGE, SUBSCRIPTION
 from tests.functions_index import user_function
 from tests.model.expected import CUSTOM_PROFILES, PROFILES
 from triggers.eventgrid import handle_event
 
 EVENT_GRID_ATTEMPTS = 3  # Event Grid retries a delivery that raised
+SEEDED_BLOB = "seed.json"  # in every container of the model's targets, for readers to read
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,27 @@ class TargetSpec:
     on_remove: str  # report | revoke
 
 
+@dataclass(frozen=True)
+class RbacSpec:
+    """A blob container reached through an Azure role assignment at the container's own scope."""
+
+    name: str
+    container: str
+    on_remove: str  # report | revoke
+
+    @property
+    def scope(self) -> str:
+        return f"{ACCOUNT_ID}/blobServices/default/containers/{self.container}"
+
+
+# Every engine's world also offers two blob containers: archive (report) and files (revoke).
+RBAC_TARGETS = (RbacSpec("archive", "archive", "report"), RbacSpec("files", "files", "revoke"))
+RBAC_ROLES = ("reader", "writer")  # Storage Blob Data Reader / Contributor
+Assignment = tuple[str, str]  # (principal id, role definition GUID), both lower-case
+
+
 class World:
-    """One engine's server with two target databases, the emulator, and the catalog file the
+    """One engine's server with two target databases, two blob containers, the emulator, and the catalog file the
     function reads (a catalog edit is a new file and a fresh worker, as a redeploy gives)."""
 
     def __init__(
@@ -48,8 +69,12 @@ class World:
         self.server = server
         self.server_id = server_id
         self.targets = {t.name: t for t in targets}
+        self.rbac_targets = {t.name: t for t in RBAC_TARGETS}
         self.catalog_path = catalog
+        for spec in RBAC_TARGETS:
+            emulator.put_blob(ACCOUNT_ID, spec.container, SEEDED_BLOB, b"{}")
         self._delivered = 0
+        self.blobs_written = 0
 
     # -- the platform team's catalog --------------------------------------------------------
     def write_catalog(self, offered: dict[str, tuple[str, ...]]) -> None:
@@ -70,9 +95,21 @@ class World:
                 for spec in self.targets.values()
                 if spec.name in offered
             ]
+            + [
+                {
+                    "name": spec.name,
+                    "kind": "storage-blob",
+                    "resource": spec.scope,
+                    "roles": list(offered[spec.name]),
+                    "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+                    "on_remove": spec.on_remove,
+                }
+                for spec in self.rbac_targets.values()
+                if spec.name in offered
+            ]
             + [self._other_teams_target()],
         }
-        assert set(PROFILES) >= {r for roles in offered.values() for r in roles}
+        assert set(PROFILES) >= {r for name, roles in offered.items() if name in self.targets for r in roles}
         self.catalog_path.write_text(json.dumps(document), encoding="utf-8")
         shared_runtime.cache_clear()  # the next invocation runs on a worker that read the new catalog
 
@@ -123,6 +160,32 @@ class World:
                     if attempt == EVENT_GRID_ATTEMPTS - 1:
                         raise
         return outcomes
+
+    # -- role assignments and the blob data plane --------------------------------------------
+    def assignments(self, target: str) -> dict[str, Assignment]:
+        """Every role assignment at the target's scope, by id, read from ARM's own state."""
+        scope = self.rbac_targets[target].scope.lower()
+        return {
+            a["id"].lower(): (
+                a["properties"]["principalId"].lower(),
+                a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1].lower(),
+            )
+            for a in self.emulator.role_assignments()
+            if a["properties"]["scope"].lower() == scope
+        }
+
+    def blob_access(self, app_id: str, target: str, client_id: str | None) -> tuple[int, int]:
+        """(status of reading a blob, status of writing one) in the target's container, called with the
+        app's own token as App Service gives it (a user-assigned identity chosen by its client id)."""
+        path = f"/blob/{STORAGE}/{self.rbac_targets[target].container}"
+        self.blobs_written += 1
+        return (
+            call(self.emulator, app_id, STORAGE_AUDIENCE, "GET", f"{path}/{SEEDED_BLOB}", client_id=client_id),
+            call(
+                self.emulator, app_id, STORAGE_AUDIENCE, "PUT", f"{path}/by-app-{self.blobs_written}", b"x",
+                client_id=client_id,
+            ),
+        )  # fmt: skip
 
     # -- HTTP status and the audit ----------------------------------------------------------
     def status(self, app_id: str) -> dict[str, Any]:
