@@ -34,7 +34,7 @@ from azure.storage.queue import QueueClient
 from bench.estate_world import APPS_GROUP, estate_world
 from emulator.statement_counts import mariadb_statements, postgres_statements
 from emulator.throttling import TENANT, TokenBuckets, scope_of, throttle_floor
-from provisioning.azure.audit_store import REPORTS
+from provisioning.azure.storage import REPORTS
 from provisioning.config import Config
 from provisioning.resource_ids import parse_app_id
 from provisioning.runtime import build_runtime, shared_runtime

@@ -4,20 +4,29 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment, PackageLoader, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from provisioning.audit import AppAudit, AuditReport, AuditState, Drift, DriftKind
 from provisioning.fixes import ADVICE, apply_command, fix_for, severity
 from provisioning.trend import appended, chart
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 SCHEMA_VERSION = 2
 HISTORY = "history.json"
-TEMPLATES = Environment(
-    loader=PackageLoader("provisioning", "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True
-)
+
+
+@cache
+def templates() -> Environment:
+    """Jinja2 is imported when a report is first rendered, not with the module: reconciling never renders."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("provisioning", "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True
+    )
 
 
 def to_document(report: AuditReport) -> dict[str, Any]:
@@ -96,7 +105,8 @@ def to_html(report: AuditReport, history: list[dict[str, Any]] | None = None) ->
             by_connection.setdefault(drift.target or "app", []).append(drift)
         rows.append({"audit": audit, "severity": severity(audit), "fix": fix_for(audit), "groups": by_connection})
     kinds = [(DriftKind(k), n) for k, n in report.drift_by_kind().items() if n]
-    return TEMPLATES.get_template("report.html.j2").render(
+    template = templates().get_template("report.html.j2")
+    return template.render(
         report=report,
         counts=report.counts(),
         states=[state.value for state in AuditState],

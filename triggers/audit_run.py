@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
-from provisioning.audit import AuditReport
-from provisioning.runtime import Runtime
+if TYPE_CHECKING:
+    from provisioning.audit import AuditReport
+    from provisioning.runtime import Runtime
 
 AUDIT_QUEUE = "passwordless-audit"
 PARTS_QUEUE = "passwordless-audit-parts"

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
-from provisioning.azure.events import Ignored, interpret
 from provisioning.errors import InvalidRequest, PermanentError, TransientError
 from provisioning.observability import configure_logging, correlated
-from provisioning.reconciler import ReconcileResult
-from provisioning.runtime import Runtime, shared_runtime
+from triggers.runtime import shared_runtime
+
+if TYPE_CHECKING:
+    from provisioning.reconciler import ReconcileResult
+    from provisioning.runtime import Runtime
 
 log = logging.getLogger(__name__)
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -53,6 +55,8 @@ def handle_event(payload: Mapping[str, Any], runtime: Runtime) -> str:
     permanent ones, a malformed event included, are logged, recorded as the outcome, and the event
     is consumed (a redelivery could never succeed).
     """
+    from provisioning.azure.events import Ignored, interpret
+
     try:
         seen = interpret(
             payload, own_object_id=runtime.config.function_object_id, subscriptions=runtime.config.subscriptions

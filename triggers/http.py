@@ -1,6 +1,7 @@
 """HTTP API for pipelines and operators. Every route needs the function key; write routes also need
 App Service Authentication on and its caller to carry the configured app role (fail closed: with
-authentication off they answer 403 and never read the caller header). Errors are problem+json."""
+authentication off they answer 403 and never read the caller header). Errors are problem+json.
+The core is imported inside the handlers, so that indexing the functions stays fast."""
 
 from __future__ import annotations
 
@@ -8,22 +9,21 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
-from provisioning.audit import drift_of, drift_of_error
-from provisioning.azure.audit_store import REPORTS
+from provisioning.azure.storage import REPORTS
 from provisioning.errors import AdminMissing, InvalidRequest, PolicyViolation, PrincipalConflict, ProvisioningError
 from provisioning.observability import configure_logging, correlated
-from provisioning.reconciler import Mode
-from provisioning.requests import request_from_body
-from provisioning.resource_ids import parse_app_id
-from provisioning.runtime import Runtime, shared_runtime
 from triggers.audit_run import AUDIT_QUEUE
 from triggers.caller import write_refusal
-from triggers.openapi import openapi_document
 from triggers.problems import problem, problem_for
+from triggers.runtime import shared_runtime
+
+if TYPE_CHECKING:
+    from provisioning.reconciler import Mode
+    from provisioning.runtime import Runtime
 
 log = logging.getLogger(__name__)
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -35,12 +35,16 @@ REPORT_TYPES = {"application/json": "json", "text/markdown": "md", "text/html": 
 @blueprint.function_name("http_plan")
 @blueprint.route(route="connections/plan", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def http_plan(req: func.HttpRequest) -> func.HttpResponse:
+    from provisioning.reconciler import Mode
+
     return handle_connection_request(req, Mode.PLAN, shared_runtime)
 
 
 @blueprint.function_name("http_apply")
 @blueprint.route(route="connections/apply", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def http_apply(req: func.HttpRequest) -> func.HttpResponse:
+    from provisioning.reconciler import Mode
+
     return handle_connection_request(req, Mode.APPLY, shared_runtime)
 
 
@@ -71,6 +75,8 @@ def http_latest_audit(
 @blueprint.function_name("http_openapi")
 @blueprint.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def http_openapi(req: func.HttpRequest) -> func.HttpResponse:
+    from triggers.openapi import openapi_document
+
     return func.HttpResponse(json.dumps(openapi_document(), indent=2), mimetype=JSON)
 
 
@@ -81,6 +87,9 @@ def correlation_of(req: func.HttpRequest) -> str:
 
 def handle_connection_request(req: func.HttpRequest, mode: Mode, runtime: Callable[[], Runtime]) -> func.HttpResponse:
     """Parse, authorize the caller for writes, reconcile, record the run; every error is a problem."""
+    from provisioning.reconciler import Mode
+    from provisioning.requests import request_from_body
+
     configure_logging()
     correlation_id = correlation_of(req)
     with correlated(correlation_id):
@@ -111,6 +120,10 @@ def handle_connection_request(req: func.HttpRequest, mode: Mode, runtime: Callab
 
 def handle_status(req: func.HttpRequest, runtime: Callable[[], Runtime]) -> func.HttpResponse:
     """Observed state of one app: its drift against its tags, and its latest runs. Read-only."""
+    from provisioning.audit import drift_of, drift_of_error
+    from provisioning.reconciler import Mode
+    from provisioning.resource_ids import parse_app_id
+
     configure_logging()
     with correlated(correlation_of(req)):
         try:

@@ -8,8 +8,8 @@ import json
 import azure.functions as func
 
 from provisioning.observability import configure_logging, correlated
-from provisioning.runtime import shared_runtime
 from triggers.audit_run import AUDIT_QUEUE, PARTS_QUEUE, audit_one_part, start_audit
+from triggers.runtime import shared_runtime
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
 

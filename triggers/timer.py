@@ -8,8 +8,8 @@ import uuid
 import azure.functions as func
 
 from provisioning.observability import configure_logging, correlated
-from provisioning.runtime import shared_runtime
 from triggers.audit_run import PARTS_QUEUE, start_audit
+from triggers.runtime import shared_runtime
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
 

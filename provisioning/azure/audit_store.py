@@ -9,16 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from provisioning.audit import AuditReport
 from provisioning.azure.arm import azure_errors
-from provisioning.azure.storage import blob_service
+from provisioning.azure.storage import PARTS, REPORTS, blob_service
 from provisioning.config import Config
 from provisioning.report import HISTORY, to_html, to_json, to_markdown
 from provisioning.trend import appended
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
-
-REPORTS = "passwordless-reports"
-PARTS = "passwordless-audit-parts"
 
 
 class AuditStore:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from provisioning.config import Config
 from provisioning.errors import PermanentError
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+
+    from provisioning.config import Config
+
+# The audit's containers; the HTTP API binds to the reports' one, so they live in this light module.
+REPORTS = "passwordless-reports"
+PARTS = "passwordless-audit-parts"
 
 
 def blob_service(config: Config, credential: TokenCredential) -> Any:

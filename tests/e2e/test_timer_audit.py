@@ -14,7 +14,7 @@ from azure.functions.timer import TimerRequest
 from azure.storage.blob import BlobServiceClient
 
 from provisioning.audit_fanout import Part, PartOrder, part_input_from_json, part_input_to_json
-from provisioning.azure.audit_store import REPORTS
+from provisioning.azure.storage import REPORTS
 from provisioning.reconciler import Mode
 from provisioning.resource_ids import parse_app_id
 from provisioning.runtime import shared_runtime
