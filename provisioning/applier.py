@@ -19,7 +19,7 @@ from provisioning.plan import (
     SetKeyVaultReferenceIdentity,
     Step,
 )
-from provisioning.planner import Desired, Observed, plan
+from provisioning.planner import Desired, Observed, databases_of, plan
 from provisioning.ports import IdentitiesPort, RoleAssignmentsPort, WebAppsPort
 from provisioning.sessions import Sessions
 
@@ -44,7 +44,7 @@ class Applier:
         """
         applied: list[Step] = []
         current = first
-        targets = {t.name: t for t in [*(c.target for c in desired.connections), *desired.dropped]}
+        targets = databases_of(desired)
         identity_steps = [step for step in first.steps if isinstance(step, IDENTITY_STEPS)]
         if identity_steps:
             site = observed.site

@@ -16,7 +16,7 @@ from provisioning.models import (
     Target,
     UserAssignedIdentity,
 )
-from provisioning.planner import Desired, Observed, identity_ids, own_identity_ids
+from provisioning.planner import Desired, Observed, databases_of, identity_ids, own_identity_ids
 from provisioning.ports import IdentitiesPort, IdentityHoldersPort, RoleAssignmentsPort
 from provisioning.principal_names import principal_name
 from provisioning.resource_ids import AppRef
@@ -45,8 +45,8 @@ class Observer:
 
     def observe(self, desired: Desired, site: SiteState, sessions: Sessions) -> Observed:
         databases = {
-            target.name: sessions.observe(target, principal_name(desired.request.app, target.engine))
-            for target in [*(c.target for c in desired.connections), *desired.dropped]
+            name: sessions.observe(target, principal_name(desired.request.app, target.engine))
+            for name, target in databases_of(desired).items()
         }
         named = self._named_identities(desired, site)
         targets = [c.target for c in desired.connections]

@@ -134,6 +134,7 @@ def plan(desired: Desired, observed: Observed) -> Plan:
                 )
             _refuse_takeover(app, target.name, name, state.principal.binding, observed)
             steps.append(RebindPrincipal(target.name, name, state.principal.binding, binding, kind, object_id))
+            steps += _carried_over(desired, observed, home, name)
             recreated.add(home)
 
     for connection in desired.connections:
@@ -170,6 +171,36 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         steps.append(settings_step)
     unrequested = tuple(sorted({step.target for step in retiring if isinstance(step, DATABASE_STEPS)}))
     return Plan(app, tuple(steps), unrequested_identities(desired, observed), desired.skipped, unrequested)
+
+
+def databases_of(desired: Desired) -> dict[str, Target]:
+    """Every target database a reconcile reads or writes, by name: the requested, the dropped, and the
+    skipped ones whose principal a requested target shares."""
+    every = [*(c.target for c in desired.connections), *desired.dropped, *sharing_skipped(desired)]
+    return {t.name: t for t in every}
+
+
+def sharing_skipped(desired: Desired) -> tuple[Target, ...]:
+    """Skipped entries' databases whose principal is one a requested target uses too (a server-wide
+    PostgreSQL role or MySQL user): a rebind of that principal must carry their grants over."""
+    homes = {dialect_for(c.target.engine).principal_home(c.target) for c in desired.connections}
+    requested = {c.target.name for c in desired.connections}
+    return tuple(
+        t
+        for t in desired.skipped_targets or ()
+        if isinstance(t, Target) and t.name not in requested and dialect_for(t.engine).principal_home(t) in homes
+    )
+
+
+def _carried_over(desired: Desired, observed: Observed, home: str, principal: str) -> list[Step]:
+    """A rebind makes the principal anew, bound to the new identity: what it held for a skipped entry
+    (nothing of which is taken away) is granted again, exactly as it was."""
+    steps: list[Step] = []
+    for target in sharing_skipped(desired):
+        state = observed.databases.get(target.name)
+        if dialect_for(target.engine).principal_home(target) == home and state is not None and state.grants:
+            steps.append(GrantPrivileges(target.name, principal, tuple(sorted(state.grants))))
+    return steps
 
 
 def remembered_targets(site: SiteState) -> frozenset[str]:

@@ -16,7 +16,7 @@ from provisioning.applier import Applier
 from provisioning.errors import ConvergenceError, InvalidRequest, NotFound, PermanentError, PolicyViolation
 from provisioning.models import AppRequest, Catalog, RoleAssignmentState, SiteState, Target
 from provisioning.observer import Observer
-from provisioning.planner import Desired, plan, remembered_targets
+from provisioning.planner import Desired, databases_of, plan, remembered_targets
 from provisioning.policy import authorize_entries, authorize_rbac
 from provisioning.ports import (
     IdentitiesPort,
@@ -204,7 +204,7 @@ class Reconciler:
         desired = Desired(
             request, connections, rbac, self._scope_names, skipped, dropped, skipped_targets, dropped_rbac
         )
-        targets = {t.name: t for t in [*(c.target for c in connections), *dropped]}
+        targets = databases_of(desired)
         site = self._observer.with_client_id(site, targets.values())
         with self._databases.sessions(targets.values(), shared) as sessions:
             observed = self._observer.observe(desired, site, sessions)

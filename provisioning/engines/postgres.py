@@ -62,11 +62,13 @@ AZURE_ONLY_CREATE_PRINCIPAL = "SELECT * FROM pgaadauth_create_principal_with_oid
 # Columns are aliased by position: Azure's docs spell the first one both rolname and rolename.
 # Without a principal (NULL) it reads every role: the audit's one query per server. The third column,
 # plain PostgreSQL, lists the databases where the role owns objects or holds privileges (pg_shdepend;
-# shared objects have database 0): where a retirement must run.
+# shared objects have database 0), each with its owner: where a retirement must run, and who takes over
+# what the role owns there.
 AZURE_ONLY_READ_BINDINGS = (
     "SELECT r.rolname, p.object_id, ARRAY("
-    "SELECT DISTINCT d.datname::text FROM pg_catalog.pg_shdepend s JOIN pg_catalog.pg_database d ON d.oid = s.dbid "
-    "WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND s.refobjid = r.oid) "
+    "SELECT ARRAY[d.datname::text, pg_catalog.pg_get_userbyid(d.datdba)::text] FROM pg_catalog.pg_database d "
+    "WHERE d.oid IN (SELECT s.dbid FROM pg_catalog.pg_shdepend s "
+    "WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND s.refobjid = r.oid)) "
     "FROM pg_catalog.pg_roles r "
     "LEFT JOIN pgaadauth_list_principals(false) "
     "AS p(role_name, principal_type, object_id, tenant_id, is_mfa, is_admin) ON p.role_name = r.rolname "
@@ -117,6 +119,8 @@ class PostgresSession:
         self._connections: dict[tuple[str, TlsMode], pg_connection] = {}
         self._all_bindings: dict[str, str | None] | None = None
         self._stakes: dict[str, tuple[str, ...]] = {}  # role -> databases it has a stake in, as read
+        self._owners: dict[str, str] = {}  # database -> owner of its managed scope, as read
+        self._database_owners: dict[str, str] = {}  # database -> its owner (pg_database.datdba), as read
         self.catalog_queries: dict[str, int] = defaultdict(int)
         self.writes = 0
 
@@ -175,6 +179,8 @@ class PostgresSession:
                 objects[kind.split(":", 1)[1]].append((tuple(name), role))
             else:
                 grants[role].add(Grant(kind, tuple(name), privilege))
+        if owner is not None:
+            self._owners[target.database] = owner
         return DatabaseSnapshot(
             principals=bindings,
             grants={role: frozenset(held) for role, held in grants.items()},
@@ -194,7 +200,9 @@ class PostgresSession:
             conn.rollback()
         self.catalog_queries[ADMIN_DATABASE] += 1
         bindings = {name: str(object_id).lower() if object_id else None for name, object_id, _ in rows}
-        self._stakes.update({name: tuple(databases or ()) for name, _, databases in rows})
+        for name, _, stakes in rows:
+            self._stakes[name] = tuple(database for database, _ in stakes or ())
+            self._database_owners.update({database: owner for database, owner in stakes or ()})
         if principal is None:
             self._all_bindings = bindings
         return bindings
@@ -251,7 +259,7 @@ class PostgresSession:
                 (ADMIN_DATABASE, _sql("ALTER ROLE {} RENAME TO {}", step.principal, retired)),
                 (ADMIN_DATABASE, _create_principal(step.principal, step.binding, preview=preview)),
                 (ADMIN_DATABASE, _sql("GRANT {} TO CURRENT_USER", step.principal)),
-                *self._retire(retired, step.principal, target.tls, owner_of=step.principal),
+                *self._retire(retired, step.principal, target.tls, owner_of=step.principal),  # all to the new one
                 (ADMIN_DATABASE, _sql("REVOKE {} FROM CURRENT_USER", step.principal)),
             ]
         revoke = isinstance(step, RevokePrivileges)
@@ -275,13 +283,21 @@ class PostgresSession:
         WITH ADMIN OPTION, which it does for the roles it created (16 release notes, "Restrict the
         privileges of CREATEROLE roles"). The role's removal ends that membership. See
         docs/permissions.md, "Retiring a PostgreSQL principal that owns objects".
-        ``owner_of``: the name the role had when it was observed (it is renamed before this runs)."""
+        ``owner_of``: the name the role had when it was observed (it is renamed before this runs).
+        A rebind (``owner_of``) hands everything to the new principal. A retirement hands what the role
+        owns in a database to that database's own steward, never to another database's owner: the owner
+        of the managed scope where this reconcile read it, else the database's owner; ``successor`` (the
+        dropped target's scope owner) in ``postgres``, which holds no app objects."""
         pairs: list[tuple[str, Composable]] = [(ADMIN_DATABASE, _sql("GRANT {} TO CURRENT_USER", role))]
         for database in self._stakes_of(owner_of or role, tls):
-            pairs.append((database, _sql("REASSIGN OWNED BY {} TO {}", role, successor)))
+            heir = successor if owner_of or database == ADMIN_DATABASE else self._heir(database, successor)
+            pairs.append((database, _sql("REASSIGN OWNED BY {} TO {}", role, heir)))
             pairs.append((database, _sql("DROP OWNED BY {}", role)))
         pairs.append((ADMIN_DATABASE, _sql("DROP ROLE {}", role)))
         return pairs
+
+    def _heir(self, database: str, successor: str) -> str:
+        return self._owners.get(database) or self._database_owners.get(database) or successor
 
     def _stakes_of(self, role: str, tls: TlsMode) -> list[str]:
         """Databases where the role owns objects or holds privileges, as observed (read once more when

@@ -135,6 +135,39 @@ def test_postgres_principal_that_owns_tables_is_rebound_and_removed_without_losi
     assert runtime.reconciler.remove_app(again, Mode.PLAN).plan.empty
 
 
+def test_a_retired_postgres_principal_hands_each_database_its_tables_to_that_databases_owner(
+    emulator: Any, runtime_with: Any, pg_connect: Any, local_postgres: dict[str, Any]
+) -> None:
+    """The role made a table in ``orders`` (on_remove: report); the tag goes, ``ledger`` says revoke, so
+    the role is retired: the table passes to ``orders``' owner, never to ``ledger``'s, so a later
+    request for ``orders`` covers it again."""
+    orders, _ = local_postgres["databases"]
+    runtime = runtime_with(lambda document: None)
+    site = f"mig-{uuid.uuid4().hex[:8]}"
+    app = new_app(emulator, "orders:ddl; ledger:writer", name=site)
+    role = principal_name(app, Engine.POSTGRES)
+    runtime.reconciler.reconcile_app(app)
+    table = f"made_by_{site.replace('-', '_')}"
+    with pg_connect(role, orders) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE TABLE public."{table}" (id int)')
+
+    emulator.set_tags(app.id, {})
+    runtime.reconciler.reconcile_app(app)
+
+    with pg_connect("postgres", orders) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (role,))
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass", (f'public."{table}"',))
+        owner = cur.fetchone()[0]
+        cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
+        assert owner == cur.fetchone()[0]
+
+    emulator.set_tags(app.id, {"passwordless": "orders:writer"})
+    runtime.reconciler.reconcile_app(app)
+    with pg_connect(role, orders) as conn, conn.cursor() as cur:
+        cur.execute(f'INSERT INTO public."{table}" VALUES (1)')
+
+
 # 6 -------------------------------------------------------------------------------------------------
 def test_the_app_lock_lives_as_long_as_the_reconcile_and_a_lost_one_says_so(
     emulator: Any, product_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
@@ -310,6 +343,40 @@ def test_a_skipped_entry_keeps_its_principal_its_settings_and_the_plain_names(
     assert {k: after.get(k) for k in plain} == plain
     managed = set(after["PASSWORDLESS_MANAGED_KEYS"].split(","))
     assert set(plain) <= managed
+    assert reconciler.reconcile_app(app, Mode.PLAN).plan.empty
+
+
+def test_a_skipped_entry_keeps_its_grants_when_the_shared_principal_moves_to_a_new_identity(
+    emulator: Any, runtime_with: Any, pg_connect: Any, local_postgres: dict[str, Any]
+) -> None:
+    """The server-wide role is made anew, bound to the identity the app switched to: ``ledger`` is
+    granted afresh, and what the skipped ``orders`` entry held is granted again exactly as it was."""
+    orders, ledger = local_postgres["databases"]
+    app = new_app(emulator, "orders:writer; ledger:writer")
+    role = principal_name(app, Engine.POSTGRES)
+    runtime_with(lambda document: None).reconciler.reconcile_app(app)
+    held = acl_entries_of(pg_connect, orders, role), acl_entries_of(pg_connect, ledger, role)
+
+    def unoffer_writer_on_orders(document: dict[str, Any]) -> None:
+        entry = target_entry(document, "orders")
+        entry["roles"] = [r for r in entry["roles"] if r != "writer"]
+
+    reconciler = runtime_with(unoffer_writer_on_orders).reconciler
+    emulator.set_tags(
+        app.id, {"passwordless": "orders:writer; ledger:writer", "passwordless-identity": f"create:{app.site}-id"}
+    )
+    result = reconciler.reconcile_app(app)
+
+    assert result is not None and [e.entry for e in result.plan.skipped] == ["orders:writer"]
+    kinds = [(type(s).__name__, getattr(s, "target", None)) for s in result.plan.steps]
+    assert kinds.index(("RebindPrincipal", "ledger")) < kinds.index(("GrantPrivileges", "orders"))
+    (created,) = emulator.site(app.id)["identity"]["userAssignedIdentities"].values()
+    with pg_connect("postgres", "postgres") as conn, conn.cursor() as cur:
+        cur.execute("SELECT objectid FROM pgaadauth_list_principals(false) WHERE rolname = %s", (role,))
+        assert cur.fetchone()[0].lower() == created["principalId"].lower()
+    assert (acl_entries_of(pg_connect, orders, role), acl_entries_of(pg_connect, ledger, role)) == held
+    with pg_connect(role, orders) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders (item) VALUES ('skipped, carried over')")
     assert reconciler.reconcile_app(app, Mode.PLAN).plan.empty
 
 

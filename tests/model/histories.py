@@ -92,6 +92,7 @@ class History(RuleBasedStateMachine):
         self.offered = all_offered(self.world)
         self.identities: set[str] = set()  # object ids of every identity the app has had
         self.by_hand: set[str] = set()  # ids of role assignments people made: never the product's
+        self.refused_hold: set[str] = set()  # targets frozen because a tag with nothing allowed was refused
         self.outcomes: list[str] = []
         self.proven: set[tuple[str, ...]] = set()
         self.tables_made = 0
@@ -121,8 +122,14 @@ class History(RuleBasedStateMachine):
     def before_change(self, after: dict[str, str], *, skip: set[str] | None = None) -> None:
         """Freeze what must survive a change that ends a target's provisioning: a dropped target under
         ``on_remove: report`` and an entry the catalog no longer allows keep their grants as they are;
-        under ``revoke`` they must go."""
+        under ``revoke`` they must go. A tag the catalog allows nothing of is refused whole: nothing moves."""
         skip = (skip or set()) | {t for t, role in after.items() if role not in self.offered.get(t, ())}
+        refused_whole = bool(after) and set(after) <= skip  # a tag with nothing allowed changes nothing
+        if refused_whole:
+            skip |= set(self.active())
+            self.refused_hold |= set(self.active())
+        elif after:
+            self.release_refused()
         for target, _ in self.active().items():
             if target in after and target not in skip:
                 continue
@@ -131,6 +138,12 @@ class History(RuleBasedStateMachine):
         for target in after:
             if target not in skip:
                 self.app.frozen.pop(target, None)
+
+    def release_refused(self) -> None:
+        """The request is acceptable again, or gone: what a tag refused whole left in place may now go."""
+        for target in self.refused_hold & self.app.frozen.keys():
+            self.app.frozen[target] = (self.app.frozen[target][0], False)
+        self.refused_hold = set()
 
     def drop_skips(self, tag: dict[str, str]) -> None:
         """A skipped entry the new tag no longer names is asked for no more: what it kept may now go
@@ -143,6 +156,7 @@ class History(RuleBasedStateMachine):
         """The app is gone: what its skipped entries held is no longer frozen exactly; a server-wide
         principal retired for another target takes it along."""
         self.app.frozen = {target: (grants, False) for target, (grants, _) in self.app.frozen.items()}
+        self.refused_hold = set()
 
     def db(self, target: str) -> str:
         return self.world.targets[target].database
@@ -253,6 +267,7 @@ class History(RuleBasedStateMachine):
     def remove_tag(self) -> None:
         self.before_change({})
         self.drop_skips({})
+        self.release_refused()
         self.app.tag = None
         self.world.emulator.set_tags(self.app_id, self.tags())
         self.settle()
@@ -263,6 +278,12 @@ class History(RuleBasedStateMachine):
         """system <-> a user-assigned identity the product creates (``create:<name>``)."""
         self.app.identity = "create" if self.app.identity == "system" else "system"
         self.app.identity_left_attached |= self.app.identity == "create"
+        if not self.world.server.principal_per_database and self.skipped() - set(self.offered):
+            # The principal is made anew for the new identity; a skipped entry names a target the catalog
+            # no longer has, so where its grants live is unknown and they may not be carried over
+            # (docs/architecture.md, "Isolation per entry").
+            for target in self.app.frozen.keys() & self.world.targets.keys():
+                self.app.frozen[target] = (self.app.frozen[target][0], False)
         self.world.emulator.set_tags(self.app_id, self.tags())
         self.settle()
 
@@ -325,6 +346,8 @@ class History(RuleBasedStateMachine):
         active = self.active_in(self.world.targets)
         target = where if where in active else sorted(active)[0]
         principal, db, server = self.principal_in(target), self.db(target), self.world.server
+        if self.skipped():  # no setting is removed while an entry is skipped, so which ones are wanted
+            setting, database = None, database or "revoke"  # is not the model's to say: drift the database
         injected: set[str] = set()
         if database == "revoke":
             server.revoke_by_hand(principal, db)
@@ -547,7 +570,9 @@ class History(RuleBasedStateMachine):
             assert any(named in v for v in values), f"no managed setting names {named} for {target}"
         for target, spec in self.world.targets.items():
             gone = target not in self.active() and target not in self.skipped()
-            if gone and target in self.offered and spec.on_remove == "revoke":  # the catalog still says revoke
+            # the catalog still says revoke, and no entry is skipped (while one is, no setting is removed:
+            # which of them the skipped entry's code reads cannot always be told)
+            if gone and target in self.offered and spec.on_remove == "revoke" and not self.skipped():
                 assert not any(spec.database in v for v in values), f"{target} was dropped, its settings stayed"
 
 
