@@ -42,7 +42,7 @@ from triggers.audit_run import PARTS_QUEUE
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = int(os.environ.get("BENCH_ESTATE_APPS", "10000"))
-SUBSCRIPTIONS = 10
+SUBSCRIPTIONS = int(os.environ.get("BENCH_ESTATE_SUBSCRIPTIONS", "10"))
 POSTGRES = MYSQL = 20
 WORKERS = 4
 SEED_THREADS = 8

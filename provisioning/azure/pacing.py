@@ -20,8 +20,10 @@ POST with its own budget header only, `appsettings_list.json`), so several worke
 subscription would each refill their mirror at the whole rate and together overdraw it. A 429 is
 then the only news of the others: it counts one more caller sharing the bucket, the mirror refills
 at the rate divided by the callers counted, and starts again from empty (what ARM just said), so the
-reserve is rebuilt above ARM's real level. One caller is forgotten after each quiet spell of
-``CALLER_QUIET_S`` without a 429, so a worker left alone speeds up again.
+reserve is rebuilt above ARM's real level. One caller is forgotten after a quiet spell of
+``CALLER_QUIET_S`` without a 429, and one more after each spell half as long as the last: while the
+others still send, the first drop soon brings a 429 and the count back; once they have stopped (their
+work done), a worker left alone spends what they leave in the bucket within seconds.
 
 Which bucket a POST action draws from is not published; POST counts as a write here (the stricter
 reading, see docs/operations.md). Resource Graph queries are paced by their own per-user quota
@@ -44,7 +46,7 @@ READ, WRITE, DELETE = "reads", "writes", "deletes"
 _KIND_OF_METHOD = {"GET": READ, "HEAD": READ, "PUT": WRITE, "PATCH": WRITE, "POST": WRITE, "DELETE": DELETE}
 GLOBAL_FACTOR = 15
 RESERVE_FRACTION = 0.1  # keep a tenth of each bucket for other callers and for requests in flight
-CALLER_QUIET_S = 12.0  # a 429-free spell after which one fewer caller is counted on a bucket
+CALLER_QUIET_S = 12.0  # the first 429-free spell after which one fewer caller is counted on a bucket
 _SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
 _GRAPH = re.compile(r"/providers/Microsoft\.ResourceGraph/", re.IGNORECASE)
 _HEADER = re.compile(r"^x-ms-ratelimit-remaining-(subscription|tenant)-((?:global-)?(?:reads|writes|deletes))$")
@@ -123,9 +125,9 @@ class ArmPacing:
             retry_after = _seconds(lowered.get("retry-after"))
             if status == 429 and retry_after:
                 key = (scope, _KIND_OF_METHOD.get(method.upper(), READ))
-                callers, _ = self._callers.get(key, (1, now))
+                callers = self._counted(key, now)
                 if now >= self._held_until.get(key, 0.0):  # news, not another answer to the same hold
-                    callers = self._counted(key, now) + 1
+                    callers += 1
                 self._callers[key] = (callers, now)
                 self._held_until[key] = now + retry_after
                 limit = self._share(*key, now)
@@ -140,12 +142,14 @@ class ArmPacing:
         return Limit(limit.burst, limit.refill_per_s / self._counted((scope, bucket), now))
 
     def _counted(self, key: tuple[str, str], now: float) -> int:
-        """Callers counted on a bucket, one fewer for each quiet spell since the last 429."""
+        """Callers counted on a bucket since its last 429: one fewer after a quiet spell, and each
+        further spell half as long as the one before, since every spell without a 429 is more news
+        that the others have stopped."""
         callers, since = self._callers.get(key, (1, now))
-        forgotten = min(callers - 1, int((now - since) // CALLER_QUIET_S))
-        if forgotten:
-            self._callers[key] = (callers - forgotten, since + forgotten * CALLER_QUIET_S)
-        return callers - forgotten
+        quiet, spell = now - since, CALLER_QUIET_S
+        while callers > 1 and quiet >= spell:
+            callers, quiet, spell = callers - 1, quiet - spell, spell / 2
+        return callers
 
     def _refilled(self, scope: str, bucket: str, limit: Limit, now: float) -> float:
         tokens, at = self._tokens.get((scope, bucket), (limit.burst, now))

@@ -84,6 +84,26 @@ def test_every_429_without_a_header_counts_one_more_caller_and_quiet_spells_forg
     assert spacing() == pytest.approx(0.1)  # never fewer than this process itself
 
 
+def test_each_quiet_spell_after_the_first_is_half_as_long_so_a_worker_left_alone_soon_has_the_whole_rate() -> None:
+    clock = Clock()
+    pacing = ArmPacing(clock=clock)
+    for _ in range(3):  # three other callers learnt, one news per hold
+        clock.now += 2
+        pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})
+
+    def spacing() -> float:
+        pacing.observe("PUT", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-writes": "21"})
+        pacing.reserve("POST", SUB_A)
+        return pacing.reserve("POST", SUB_A)
+
+    last_429 = clock.now
+    for ends, callers in [(CALLER_QUIET_S, 3), (CALLER_QUIET_S * 1.5, 2), (CALLER_QUIET_S * 1.75, 1)]:
+        clock.now = last_429 + ends - 0.1
+        assert spacing() == pytest.approx(0.1 * (callers + 1))
+        clock.now = last_429 + ends + 0.1
+        assert spacing() == pytest.approx(0.1 * callers)
+
+
 def test_resource_graph_waits_for_its_user_quota() -> None:
     clock = Clock()
     pacing = ArmPacing(clock=clock)
