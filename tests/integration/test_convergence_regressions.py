@@ -87,6 +87,20 @@ def test_sql_two_databases_on_one_server_converge_and_are_removed(
 
 
 # 2 -------------------------------------------------------------------------------------------------
+def app_that_made_a_table(
+    emulator: Any, runtime: Runtime, pg_connect: Any, tag: str, database: str
+) -> tuple[AppRef, str, str]:
+    """A provisioned app whose principal ran a migration in ``database``: (app, its role, the table)."""
+    site = f"mig-{uuid.uuid4().hex[:8]}"
+    app = new_app(emulator, tag, name=site)
+    role = principal_name(app, Engine.POSTGRES)
+    runtime.reconciler.reconcile_app(app)
+    table = f"made_by_{site.replace('-', '_')}"
+    with pg_connect(role, database) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE TABLE public."{table}" (id int)')
+    return app, role, table
+
+
 def test_postgres_principal_that_owns_tables_is_rebound_and_removed_without_losing_data(
     emulator: Any, runtime_with: Any, pg_connect: Any, local_postgres: dict[str, Any]
 ) -> None:
@@ -98,18 +112,13 @@ def test_postgres_principal_that_owns_tables_is_rebound_and_removed_without_losi
 
     runtime = runtime_with(ledger_takes_ddl)
     ledger = local_postgres["databases"][1]
-    site = f"mig-{uuid.uuid4().hex[:8]}"
-    app = new_app(emulator, "ledger:ddl", name=site)
-    role = principal_name(app, Engine.POSTGRES)
-    runtime.reconciler.reconcile_app(app)
-    table = f"made_by_{site.replace('-', '_')}"
+    app, role, table = app_that_made_a_table(emulator, runtime, pg_connect, "ledger:ddl", ledger)
     with pg_connect(role, ledger) as conn, conn.cursor() as cur:
-        cur.execute(f'CREATE TABLE public."{table}" (id int)')
         cur.execute(f'INSERT INTO public."{table}" VALUES (1)')
 
     emulator.delete_site(app.id)
     runtime.reconciler.remove_app(app, Mode.PLAN)  # planning removal of a deleted app changes nothing
-    again = new_app(emulator, "ledger:ddl", name=site)
+    again = new_app(emulator, "ledger:ddl", name=app.site)
     rebound = runtime.reconciler.reconcile_app(again)
 
     assert rebound is not None and rebound.applied
@@ -143,13 +152,7 @@ def test_a_retired_postgres_principal_hands_each_database_its_tables_to_that_dat
     request for ``orders`` covers it again."""
     orders, _ = local_postgres["databases"]
     runtime = runtime_with(lambda document: None)
-    site = f"mig-{uuid.uuid4().hex[:8]}"
-    app = new_app(emulator, "orders:ddl; ledger:writer", name=site)
-    role = principal_name(app, Engine.POSTGRES)
-    runtime.reconciler.reconcile_app(app)
-    table = f"made_by_{site.replace('-', '_')}"
-    with pg_connect(role, orders) as conn, conn.cursor() as cur:
-        cur.execute(f'CREATE TABLE public."{table}" (id int)')
+    app, role, table = app_that_made_a_table(emulator, runtime, pg_connect, "orders:ddl; ledger:writer", orders)
 
     emulator.set_tags(app.id, {})
     runtime.reconciler.reconcile_app(app)

@@ -171,15 +171,13 @@ class History(RuleBasedStateMachine):
             return self.world.server.grants(self.principal_in(target), self.db(target))
         return frozenset(self.ours(target).values())
 
-    def ours(self, target: str, principals: set[str] | None = None) -> dict[str, tuple[str, str]]:
-        """Role assignments at a container's scope to the app's identities (or to ``principals``) that no
-        person made."""
-        self.note_identities()
-        among = self.identities if principals is None else principals
+    def ours(self, target: str) -> dict[str, tuple[str, str]]:
+        """Role assignments at a container's scope to the app's identities (as ``settle`` noted them)
+        that no person made."""
         return {
             id_: held
             for id_, held in self.world.assignments(target).items()
-            if id_ not in self.by_hand and held[0] in among
+            if id_ not in self.by_hand and held[0] in self.identities
         }
 
     def live_identities(self) -> set[str]:
@@ -210,15 +208,10 @@ class History(RuleBasedStateMachine):
 
     def identity_binding(self) -> str:
         """The id the engine binds the principal to, read from ARM (the emulator's own view)."""
-        site = self.world.emulator.site(self.app_id)
-        identity = site.get("identity") or {}
-        if self.app.identity == "system":
-            ids = (identity.get("principalId"), self.world.emulator.identity_of(self.app_id)[1])
-        else:
-            wanted = self.identity_id().lower()
-            attached = {k.lower(): v for k, v in (identity.get("userAssignedIdentities") or {}).items()}
-            ids = (attached[wanted]["principalId"], attached[wanted]["clientId"])
-        return str(ids[0] if self.engine is Engine.POSTGRES else ids[1]).lower()
+        principal, client_id = self.current_identity()
+        if self.engine is Engine.POSTGRES:
+            return principal
+        return (client_id or self.world.emulator.identity_of(self.app_id)[1]).lower()
 
     def identity_id(self) -> str:
         return (

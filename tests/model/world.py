@@ -83,27 +83,17 @@ class World:
             "profiles": CUSTOM_PROFILES,
             "targets": [
                 {
-                    "name": spec.name,
+                    **_offered_to_the_app(spec, offered),
                     "engine": self.server.engine,
                     "server": self.server_id,
                     "database": spec.database,
-                    "roles": list(offered[spec.name]),
-                    "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
-                    "on_remove": spec.on_remove,
                     **({} if self.server.engine == "sql" else {"tls": "disable"}),
                 }
                 for spec in self.targets.values()
                 if spec.name in offered
             ]
             + [
-                {
-                    "name": spec.name,
-                    "kind": "storage-blob",
-                    "resource": spec.scope,
-                    "roles": list(offered[spec.name]),
-                    "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
-                    "on_remove": spec.on_remove,
-                }
+                {**_offered_to_the_app(spec, offered), "kind": "storage-blob", "resource": spec.scope}
                 for spec in self.rbac_targets.values()
                 if spec.name in offered
             ]
@@ -208,3 +198,13 @@ class World:
             (d.kind.value, d.target) for d in report.orphans if any(f"principal {p!r}" in d.detail for p in principals)
         }
         return found
+
+
+def _offered_to_the_app(spec: TargetSpec | RbacSpec, offered: dict[str, tuple[str, ...]]) -> dict[str, object]:
+    """What every catalog entry of the app's targets says, whatever its kind."""
+    return {
+        "name": spec.name,
+        "roles": list(offered[spec.name]),
+        "allowed_sources": [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{APPS_GROUP}"],
+        "on_remove": spec.on_remove,
+    }
