@@ -22,7 +22,11 @@ The query is evaluated by `emulator.kql` (its docstring lists the operators); an
 subset answers 400 `BadRequest` with the `InvalidQuery` detail, as Resource Graph answers a query it
 cannot parse (`recorded-arm/graph_query_error.json`). `options.$top` (at most 1000, the default) and
 `options.$skipToken` page the rows; only the `objectArray` result format is served; the answer's
-`resultTruncated` is the string `"false"`, as recorded.
+`resultTruncated` is the string `"false"`, as recorded. A first page (no skip token) evaluates the
+query; the pages after it are cut from the rows that evaluation gave, kept per caller, query and
+subscriptions (the last few), so a paged read is one consistent result and costs one evaluation.
+Whether Resource Graph's own skip token pins a result is not published; a page whose result is no
+longer kept is evaluated afresh, as before.
 
 The per-user quota (15 queries per 5 seconds) is reported in `x-ms-user-quota-remaining`,
 `x-ms-user-quota-resets-after` and `x-ms-ratelimit-remaining-tenant-resource-requests` (all recorded),
@@ -34,7 +38,9 @@ in Azure Resource Graph": remaining 10 with `00:00:03` allows 10 queries in the 
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from emulator.errors import ArmError, bad_request
@@ -47,6 +53,7 @@ API_VERSION = "2021-03-01"
 MAX_ROWS = 1000
 QUOTA = 15
 QUOTA_WINDOW_S = 5.0
+KEPT_RESULTS = 8  # paged results kept for their later pages
 USER_IDENTITY_TYPE = "microsoft.managedidentity/userassignedidentities"
 
 
@@ -141,6 +148,8 @@ class ResourceGraphApi:
         self._estate = estate
         self._windows: dict[str, tuple[float, int]] = {}  # caller -> (window start, queries in it)
         self.quota = QUOTA  # queries per window per caller; tests about other things may raise it
+        self._results: OrderedDict[tuple[str, str, frozenset[str]], list[dict[str, Any]]] = OrderedDict()
+        self._results_lock = threading.Lock()
 
     def routes(self) -> list[Route]:
         return [arm_route("POST", "/providers/Microsoft.ResourceGraph/resources", API_VERSION, self.resources)]
@@ -158,23 +167,15 @@ class ResourceGraphApi:
             raise bad_request(f"$top must be between 1 and {MAX_ROWS}.", code="InvalidQuery")
         offset = decode_skip_token(options.get("$skipToken"))
         scope = self._scope(body.get("subscriptions"))
-        sites = sorted(
-            (s for s in self._estate.sites.values() if key(s.subscription_id) in scope), key=lambda s: key(s.id)
-        )
-        users = [u for u in self._estate.user_identities.values() if key(u.subscription_id) in scope]
-        tables = {
-            "resources": lambda: (
-                [resources_row(s, self._estate) for s in sites] + [user_identity_row(u, self._estate) for u in users]
-            ),
-            "appserviceresources": lambda: [config_web_row(s, self._estate) for s in sites],
-        }
-        try:
-            rows = evaluate(query, tables)
-        except QueryError as error:
-            raise invalid_query(error) from error
-        if rows and any("id" not in row for row in rows):
-            raise bad_request("The query must project 'id' for paging.", code="InvalidQuery")
-        rows.sort(key=lambda row: key(str(row["id"])))
+        kept = (str(request.claims.get("oid")), query, frozenset(scope))
+        with self._results_lock:
+            rows = self._results.get(kept) if offset else None
+        if rows is None:
+            rows = self._evaluate(query, scope)
+            with self._results_lock:
+                self._results[kept] = rows
+                while len(self._results) > KEPT_RESULTS:
+                    self._results.popitem(last=False)
         page = rows[offset : offset + top]
         result: dict[str, Any] = {
             "totalRecords": len(rows),
@@ -196,6 +197,26 @@ class ResourceGraphApi:
                 "x-ms-ratelimit-remaining-tenant-resource-requests": remaining,
             },
         )
+
+    def _evaluate(self, query: str, scope: set[str]) -> list[dict[str, Any]]:
+        sites = sorted(
+            (s for s in self._estate.sites.values() if key(s.subscription_id) in scope), key=lambda s: key(s.id)
+        )
+        users = [u for u in self._estate.user_identities.values() if key(u.subscription_id) in scope]
+        tables = {
+            "resources": lambda: (
+                [resources_row(s, self._estate) for s in sites] + [user_identity_row(u, self._estate) for u in users]
+            ),
+            "appserviceresources": lambda: [config_web_row(s, self._estate) for s in sites],
+        }
+        try:
+            rows = evaluate(query, tables)
+        except QueryError as error:
+            raise invalid_query(error) from error
+        if rows and any("id" not in row for row in rows):
+            raise bad_request("The query must project 'id' for paging.", code="InvalidQuery")
+        rows.sort(key=lambda row: key(str(row["id"])))
+        return rows
 
     def _scope(self, subscriptions: Any) -> set[str]:
         if subscriptions is None:

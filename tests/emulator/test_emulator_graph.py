@@ -58,6 +58,26 @@ def test_tagged_sites_and_slots_come_in_pages(emu: Emulator, graph: ResourceGrap
     assert all(page.result_truncated == "false" for page in pages)
 
 
+def test_later_pages_are_cut_from_the_first_pages_result_and_a_new_query_sees_changes(
+    emu: Emulator, graph: ResourceGraphClient
+) -> None:
+    for i in range(3):
+        emu.create_site(SUBSCRIPTION, "rg-apps", f"tagged-{i}", tags={"passwordless": "orders:reader"})
+    first = graph.resources(
+        QueryRequest(subscriptions=[SUBSCRIPTION], query=TAGGED_QUERY, options=QueryRequestOptions(top=2))
+    )
+    emu.create_site(SUBSCRIPTION, "rg-apps", "a-new-first-row", tags={"passwordless": "orders:reader"})
+
+    options = QueryRequestOptions(top=2, skip_token=first.skip_token)
+    rest = graph.resources(QueryRequest(subscriptions=[SUBSCRIPTION], query=TAGGED_QUERY, options=options))
+    again = _all_pages(graph, [SUBSCRIPTION], TAGGED_QUERY, top=2)
+
+    paged = [row["name"] for row in first.data] + [row["name"] for row in rest.data]
+    assert paged == ["shop-web", "shop-web/staging", "tagged-0", "tagged-1"]  # not shifted by the new site
+    assert rest.total_records == 5
+    assert [row["name"] for page in again for row in page.data][0] == "a-new-first-row"
+
+
 def test_tag_keys_are_case_sensitive_and_the_product_query_finds_every_casing(
     emu: Emulator, graph: ResourceGraphClient
 ) -> None:
