@@ -83,16 +83,32 @@ def seed(apps_by_target: dict[str, list[Any]]) -> None:
     assert all(r is not None and r.applied for r in results), "the estate did not provision"
 
 
-def run_workers() -> list[dict[str, Any]]:
+def start_workers() -> list[subprocess.Popen[bytes]]:
+    """The instances, running and idle before the audit starts; returns once each has said it is ready."""
     env = dict(os.environ) | {"PYTHONPATH": str(ROOT)}
     workers = [
-        subprocess.Popen([sys.executable, "-m", "bench.estate_worker"], cwd=ROOT, env=env, stdout=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.estate_worker"],
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )
         for _ in range(WORKERS)
     ]
+    for worker in workers:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == b"ready", "a worker did not start"
+    return workers
+
+
+def finish_workers(workers: list[subprocess.Popen[bytes]]) -> list[dict[str, Any]]:
+    """Tell the workers every part is queued; each stops once the queue is empty; their figures."""
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(b"queued\n")
+        worker.stdin.close()
     outputs = []
     for worker in workers:
-        out, _ = worker.communicate()
-        assert worker.returncode == 0, f"worker exited {worker.returncode}"
+        assert worker.stdout is not None
+        out = worker.stdout.read()
+        assert worker.wait() == 0, f"worker exited {worker.returncode}"
         outputs.append(json.loads(out.decode().strip().splitlines()[-1]))
     return outputs
 
@@ -128,13 +144,14 @@ def measure() -> dict[str, Any]:
         with ExitStack() as stack:
             pg = stack.enter_context(postgres_statements(w.admin))
             my = stack.enter_context(mariadb_statements(w.admin))
+            instances = start_workers()
             started = time.monotonic()  # the emulator stamps its answers on this clock
             parts = Collected()
             user_function("timer_audit")(TimerRequest(past_due=False), parts)
             for message in parts.get():  # what the host's output binding does with them
                 queue.send_message(message)
             queued = time.monotonic() - started
-            workers = run_workers()
+            workers = finish_workers(instances)
             wall = time.monotonic() - started
             time.sleep(0.5)  # the servers' logs are written as statements run
         shared_runtime.cache_clear()

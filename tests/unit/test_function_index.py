@@ -71,6 +71,13 @@ def test_host_json_pins_the_extension_bundle() -> None:
     assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"
 
 
+def test_host_json_runs_one_audit_part_at_a_time_per_instance_and_polls_every_two_seconds() -> None:
+    """At most batchSize + newBatchThreshold messages run at once in an instance (QueuesOptions)."""
+    queues = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["extensions"]["queues"]
+    assert queues["batchSize"] + queues["newBatchThreshold"] == 1
+    assert queues["maxPollingInterval"] == "00:00:02"
+
+
 def test_cold_import_loads_no_management_sdk_no_driver_and_not_the_core() -> None:
     """Indexing needs the bindings only: the core, Jinja2, the SDKs and drivers load when a function runs."""
     probe = (
