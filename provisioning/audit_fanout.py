@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -41,12 +44,14 @@ from provisioning.resource_ids import parse_app_id
 
 log = logging.getLogger(__name__)
 REMEDIATION_TRIGGER = "timer"  # the run records of the scheduled audit's remediations
+OTHER_PARTS_LOOK_S = 2.0  # how often a running part counts the parts of its audit still unstored
 
 
 class AuditStorePort(Protocol):
     def put_input(self, run: str, index: int, text: str) -> None: ...
     def read_input(self, run: str, index: int) -> str: ...
     def put_part(self, run: str, index: int, text: str) -> int: ...
+    def parts_stored(self, run: str) -> int: ...
     def claim_aggregation(self, run: str) -> bool: ...
     def read_parts(self, run: str) -> list[str]: ...
     def write_reports(self, report: AuditReport) -> None: ...
@@ -54,6 +59,10 @@ class AuditStorePort(Protocol):
 
 class RequestedAppsPort(Protocol):
     def list_requested(self) -> Requested: ...
+
+
+class ArmSharePort(Protocol):
+    def share_at_most(self, callers: int) -> None: ...
 
 
 class DriftEventsPort(Protocol):
@@ -153,12 +162,18 @@ class AuditRuns:
     """Starts spread-out audits and runs their parts; the last part stored writes the report."""
 
     def __init__(
-        self, reconciler: Reconciler, requested: RequestedAppsPort, store: AuditStorePort, events: DriftEventsPort
+        self,
+        reconciler: Reconciler,
+        requested: RequestedAppsPort,
+        store: AuditStorePort,
+        events: DriftEventsPort,
+        arm_share: ArmSharePort,
     ) -> None:
         self._reconciler = reconciler
         self._requested = requested
         self._store = store
         self._events = events
+        self._arm_share = arm_share
 
     def start(self, *, correlation_id: str, remediate: bool = False) -> list[str]:
         """Discover, cut and store the parts; return the queue messages that run them."""
@@ -181,14 +196,15 @@ class AuditRuns:
         part = part_input_from_json(self._store.read_input(order.run, order.part))
         # Only the scheduled audit remediates (PASSWORDLESS_AUDIT_REMEDIATE); its reconciles are recorded.
         recorded = self._events.recorder(trigger=REMEDIATION_TRIGGER, correlation_id=order.correlation_id)
-        found = audit_part(
-            self._reconciler,
-            part.sites,
-            indexed=part.indexed,
-            servers=part.servers,
-            remediate=order.remediate,
-            remediations=recorded,
-        )
+        with self._news_of_other_parts(order):
+            found = audit_part(
+                self._reconciler,
+                part.sites,
+                indexed=part.indexed,
+                servers=part.servers,
+                remediate=order.remediate,
+                remediations=recorded,
+            )
         stored = self._store.put_part(order.run, order.part, part_to_json(found))
         if stored < order.parts or not self._store.claim_aggregation(order.run):
             return None
@@ -201,6 +217,35 @@ class AuditRuns:
             self._events.drifted(app, correlation_id=order.correlation_id)
         log.info("audit %s: %d app(s), %s", order.run, len(report.apps), report.counts())
         return report
+
+    @contextmanager
+    def _news_of_other_parts(self, order: PartOrder) -> Iterator[None]:
+        """While a part runs, tell ARM's pacing, as it starts and every few seconds, how many parts
+        of the audit are not yet stored: no more instances than that spend from the subscriptions'
+        buckets for it, so a worker whose peers have finished soon takes the whole rate (and what
+        they left) instead of waiting for ARM's silence to tell it. Other functions spending from the
+        same buckets at the same time are not counted: ARM's 429s still are. Advisory: a failed look
+        ends the news, not the part."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while True:
+                try:
+                    unfinished = order.parts - self._store.parts_stored(order.run)
+                except ProvisioningError as exc:
+                    log.warning("audit %s: no news of its other parts (%s); pacing by ARM alone", order.run, exc)
+                    return
+                self._arm_share.share_at_most(max(1, unfinished))
+                if done.wait(OTHER_PARTS_LOOK_S):
+                    return
+
+        watcher = threading.Thread(target=watch, name=f"audit-{order.run}-parts", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
 
 
 def part_input_to_json(part: Part) -> str:

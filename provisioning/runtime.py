@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from provisioning.audit_fanout import AuditRuns
+from provisioning.azure.arm import PACING
 from provisioning.azure.audit_store import AuditStore
 from provisioning.azure.credentials import default_credential
 from provisioning.azure.discovery import Discovery
@@ -74,7 +75,7 @@ def build_runtime(config: Config) -> Runtime:
     discovery = Discovery(credential, config)
     requested = RequestedApps(discovery, index)
     store = AuditStore(credential, config)
-    audits = AuditRuns(reconciler, requested, store, outcomes)
+    audits = AuditRuns(reconciler, requested, store, outcomes, PACING)
     return Runtime(config, reconciler, webapps, discovery, requested, runs, outcomes, store, audits)
 
 

@@ -38,7 +38,11 @@ class AuditStore:
         with azure_errors(f"store audit {run} part {index}", service="storage"):
             parts = self._container(PARTS)
             parts.upload_blob(f"{run}/part-{index:05d}.json", text.encode(), overwrite=True)
-            return sum(1 for _ in parts.list_blobs(name_starts_with=f"{run}/part-"))
+        return self.parts_stored(run)
+
+    def parts_stored(self, run: str) -> int:
+        with azure_errors(f"count the stored parts of audit {run}", service="storage"):
+            return sum(1 for _ in self._container(PARTS).list_blobs(name_starts_with=f"{run}/part-"))
 
     def claim_aggregation(self, run: str) -> bool:
         """Exactly one worker wins the right to write the run's report (create-if-absent)."""

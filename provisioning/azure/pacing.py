@@ -25,6 +25,12 @@ reserve is rebuilt above ARM's real level. One caller is forgotten after a quiet
 others still send, the first drop soon brings a 429 and the count back; once they have stopped (their
 work done), a worker left alone spends what they leave in the bucket within seconds.
 
+News from outside ARM may bound the count (``share_at_most``): an audit's worker knows that no more
+callers than the audit's parts not yet stored are spending from the buckets. Counts above the bound
+come down to it (a 429 raises them again), and a worker that learns it is alone where it counted
+others takes what they left in the bucket: its estimate becomes the bucket full, once, which ARM's
+next 429 corrects at the cost of one request if the others had left less.
+
 Which bucket a POST action draws from is not published; POST counts as a write here (the stricter
 reading, see docs/operations.md). Resource Graph queries are paced by their own per-user quota
 (`x-ms-user-quota-remaining`, `x-ms-user-quota-resets-after`, as recorded in `graph_paged.json`).
@@ -86,6 +92,7 @@ class ArmPacing:
         self._tokens: dict[tuple[str, str], tuple[float, float]] = {}  # (scope, bucket) -> (tokens, at)
         self._callers: dict[tuple[str, str], tuple[int, float]] = {}  # (scope, bucket) -> (callers, since)
         self._held_until: dict[tuple[str, str], float] = {}  # (scope, bucket) -> end of the last 429's hold
+        self._alone: set[tuple[str, str]] = set()  # buckets whose leftovers were taken since news of others
         self._graph_blocked_until = 0.0
 
     def reserve(self, method: str, url: str) -> float:
@@ -132,6 +139,22 @@ class ArmPacing:
                 self._held_until[key] = now + retry_after
                 limit = self._share(*key, now)
                 self._tokens[key] = (-retry_after * limit.refill_per_s, now)  # empty once the hold ends
+
+    def share_at_most(self, callers: int) -> None:
+        """At most ``callers`` callers, this one included, spend from this process's subscription
+        buckets now (news from outside ARM); see the module docstring. Leftovers are taken once per
+        bucket each time the news turns to "alone"."""
+        now = self._clock()
+        with self._lock:
+            if callers > 1:
+                self._alone.clear()
+            for key in list(self._callers):  # the buckets where others were counted
+                if self._counted(key, now) > max(1, callers):
+                    self._callers[key] = (max(1, callers), now)
+                if callers <= 1 and key not in self._alone:
+                    self._alone.add(key)
+                    if now >= self._held_until.get(key, 0.0):
+                        self._tokens[key] = (_limit(key[1]).burst, now)
 
     def _share(self, scope: str, bucket: str, now: float) -> Limit:
         """This process's part of a bucket: its refill divided among the callers counted on it (the

@@ -13,11 +13,12 @@ import pytest
 from azure.functions.timer import TimerRequest
 from azure.storage.blob import BlobServiceClient
 
-from provisioning.audit_fanout import Part, PartOrder, part_input_from_json, part_input_to_json
+from provisioning.audit_fanout import AuditRuns, Part, PartOrder, part_input_from_json, part_input_to_json
 from provisioning.azure.storage import REPORTS
+from provisioning.config import Config
 from provisioning.reconciler import Mode
 from provisioning.resource_ids import parse_app_id
-from provisioning.runtime import shared_runtime
+from provisioning.runtime import build_runtime, shared_runtime
 from tests.estates import APPS_GROUP, SUBSCRIPTION
 from tests.functions_index import user_function
 
@@ -92,6 +93,29 @@ def test_catalog_queries_stay_within_three_per_database(emulator: Any, product_e
     document = json.loads(report("latest.json", product_environment["AzureWebJobsStorage"]))
     shared_runtime.cache_clear()
     assert document["catalog_queries"] and max(document["catalog_queries"].values()) <= 3
+
+
+def test_each_running_part_tells_arm_pacing_how_many_parts_of_its_audit_are_not_yet_stored(
+    emulator: Any, product_environment: dict[str, str]
+) -> None:
+    """The count read from the store bounds how many instances share the subscriptions' ARM buckets."""
+    for tag in ("orders:reader", "orders"):  # a refused request goes in a part of its own
+        emulator.create_site(SUBSCRIPTION, APPS_GROUP, f"news-{uuid.uuid4().hex[:8]}", tags={"passwordless": tag})
+    runtime = build_runtime(Config.from_environment())
+    news: list[int] = []
+
+    class Share:
+        def share_at_most(self, callers: int) -> None:
+            news.append(callers)
+
+    audits = AuditRuns(runtime.reconciler, runtime.requested, runtime.audit_store, runtime.outcomes, Share())
+    orders = audits.start(correlation_id=f"news-{uuid.uuid4().hex[:8]}")
+    assert len(orders) >= 2
+    reports = [audits.run_part(order) for order in orders]
+
+    assert reports[-1] is not None  # the last part stored wrote the report
+    assert news[0] == len(orders) and news[-1] == 1  # none stored as the first began; only itself as the last did
+    assert news == sorted(news, reverse=True)
 
 
 @pytest.mark.parametrize(("setting", "remediates"), [("", False), ("true", True)])

@@ -104,6 +104,59 @@ def test_each_quiet_spell_after_the_first_is_half_as_long_so_a_worker_left_alone
         assert spacing() == pytest.approx(0.1 * callers)
 
 
+def _learn_callers(pacing: ArmPacing, clock: Clock, others: int) -> None:
+    for _ in range(others):  # one news per hold
+        clock.now += 2
+        pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})
+
+
+def test_news_of_fewer_callers_lowers_the_count_and_a_429_still_raises_it() -> None:
+    clock = Clock()
+    pacing = ArmPacing(clock=clock)
+    _learn_callers(pacing, clock, 3)
+
+    def spacing() -> float:
+        pacing.observe("PUT", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-writes": "21"})
+        pacing.reserve("POST", SUB_A)
+        return pacing.reserve("POST", SUB_A)
+
+    assert spacing() == pytest.approx(0.1 * 4)
+    pacing.share_at_most(5)  # a bound above the count says nothing
+    assert spacing() == pytest.approx(0.1 * 4)
+    pacing.share_at_most(2)
+    assert spacing() == pytest.approx(0.1 * 2)
+    clock.now += 2
+    pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})
+    assert spacing() == pytest.approx(0.1 * 3)
+
+
+def test_a_worker_told_it_is_alone_spends_what_the_others_left_until_arm_says_otherwise() -> None:
+    clock = Clock()
+    pacing = ArmPacing(clock=clock)
+    _learn_callers(pacing, clock, 3)
+    clock.now += 2  # the last hold is over; the estimate is near empty
+    assert pacing.reserve("POST", SUB_A) > 0
+
+    pacing.share_at_most(1)
+
+    waits = [pacing.reserve("POST", SUB_A) for _ in range(180)]
+    assert waits == [0.0] * 180  # the bucket's 200 less the reserve of 20
+    assert pacing.reserve("POST", SUB_A) > 0
+    pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})  # ARM: the others had left less
+    pacing.share_at_most(1)  # the news again: the count comes back down, the leftovers are not taken twice
+    # The hold's debt (1 s at the two-caller share it counted then) and the reserve, at the whole rate.
+    assert pacing.reserve("POST", SUB_A) == pytest.approx((5 + 21) / 10)
+
+
+def test_news_of_being_alone_changes_nothing_where_no_other_caller_was_counted() -> None:
+    clock = Clock()
+    pacing = ArmPacing(clock=clock)
+    pacing.observe("PUT", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-writes": "21"})
+    pacing.share_at_most(1)
+    pacing.reserve("POST", SUB_A)
+    assert pacing.reserve("POST", SUB_A) == pytest.approx(0.1)
+
+
 def test_resource_graph_waits_for_its_user_quota() -> None:
     clock = Clock()
     pacing = ArmPacing(clock=clock)
