@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from provisioning.errors import InvalidRequest
 
@@ -115,6 +116,12 @@ def is_within(resource: str, scope: str) -> bool:
 
     Compared segment by segment so ``/resourceGroups/rg-a`` does not contain ``rg-ab``.
     """
-    res = [s.lower() for s in resource.strip("/").split("/")]
-    sco = [s.lower() for s in scope.strip().strip("/").split("/")]
+    res, sco = _segments(resource), _segments(scope)
     return len(sco) <= len(res) and res[: len(sco)] == sco
+
+
+@lru_cache(maxsize=4096)
+def _segments(path: str) -> tuple[str, ...]:
+    """A path's segments, lower-cased; cached, since an audit asks the same few scopes of every app
+    and the same app of every scope."""
+    return tuple(s.lower() for s in path.strip().strip("/").split("/"))
