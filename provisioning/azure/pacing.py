@@ -144,14 +144,14 @@ class ArmPacing:
         """At most ``callers`` callers, this one included, spend from this process's subscription
         buckets now (news from outside ARM); see the module docstring. Leftovers are taken once per
         bucket each time the news turns to "alone"."""
-        now = self._clock()
+        now, bound = self._clock(), max(1, callers)
         with self._lock:
-            if callers > 1:
+            if bound > 1:
                 self._alone.clear()
             for key in list(self._callers):  # the buckets where others were counted
-                if self._counted(key, now) > max(1, callers):
-                    self._callers[key] = (max(1, callers), now)
-                if callers <= 1 and key not in self._alone:
+                if self._counted(key, now) > bound:
+                    self._callers[key] = (bound, now)
+                if bound == 1 and key not in self._alone:
                     self._alone.add(key)
                     if now >= self._held_until.get(key, 0.0):
                         self._tokens[key] = (_limit(key[1]).burst, now)

@@ -19,6 +19,20 @@ class Clock:
         return self.now
 
 
+def _spacing(pacing: ArmPacing) -> float:
+    """Seconds between two requests at the reserve: one token of this process's share."""
+    pacing.observe("PUT", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-writes": "21"})
+    pacing.reserve("POST", SUB_A)
+    return pacing.reserve("POST", SUB_A)
+
+
+def _learn_callers(pacing: ArmPacing, clock: Clock, others: int) -> None:
+    """Other callers learnt from 429s on SUB_A's write bucket, one news per hold."""
+    for _ in range(others):
+        clock.now += 2
+        pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})
+
+
 def test_a_full_bucket_sends_at_once_down_to_the_reserve() -> None:
     pacing = ArmPacing(clock=Clock())
     waits = [pacing.reserve("GET", SUB_A) for _ in range(250)]
@@ -64,50 +78,31 @@ def test_every_429_without_a_header_counts_one_more_caller_and_quiet_spells_forg
     clock = Clock()
     pacing = ArmPacing(clock=clock)
 
-    def spacing() -> float:
-        """Seconds between two requests at the reserve: one token of this process's share."""
-        pacing.observe("PUT", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-writes": "21"})
-        pacing.reserve("POST", SUB_A)
-        return pacing.reserve("POST", SUB_A)
-
-    assert spacing() == pytest.approx(0.1)
+    assert _spacing(pacing) == pytest.approx(0.1)
     pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})
     pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})  # within the same hold: no news
-    assert spacing() == pytest.approx(0.1 * 2)
+    assert _spacing(pacing) == pytest.approx(0.1 * 2)
     clock.now += 1.5
     pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})  # after the hold: one more
-    assert spacing() == pytest.approx(0.1 * 3)
+    assert _spacing(pacing) == pytest.approx(0.1 * 3)
     assert pacing.reserve("POST", SUB_B) == 0.0  # another subscription knows nothing of them
     clock.now += CALLER_QUIET_S
-    assert spacing() == pytest.approx(0.1 * 2)
+    assert _spacing(pacing) == pytest.approx(0.1 * 2)
     clock.now += CALLER_QUIET_S * 5
-    assert spacing() == pytest.approx(0.1)  # never fewer than this process itself
+    assert _spacing(pacing) == pytest.approx(0.1)  # never fewer than this process itself
 
 
 def test_each_quiet_spell_after_the_first_is_half_as_long_so_a_worker_left_alone_soon_has_the_whole_rate() -> None:
     clock = Clock()
     pacing = ArmPacing(clock=clock)
-    for _ in range(3):  # three other callers learnt, one news per hold
-        clock.now += 2
-        pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})
-
-    def spacing() -> float:
-        pacing.observe("PUT", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-writes": "21"})
-        pacing.reserve("POST", SUB_A)
-        return pacing.reserve("POST", SUB_A)
+    _learn_callers(pacing, clock, 3)
 
     last_429 = clock.now
     for ends, callers in [(CALLER_QUIET_S, 3), (CALLER_QUIET_S * 1.5, 2), (CALLER_QUIET_S * 1.75, 1)]:
         clock.now = last_429 + ends - 0.1
-        assert spacing() == pytest.approx(0.1 * (callers + 1))
+        assert _spacing(pacing) == pytest.approx(0.1 * (callers + 1))
         clock.now = last_429 + ends + 0.1
-        assert spacing() == pytest.approx(0.1 * callers)
-
-
-def _learn_callers(pacing: ArmPacing, clock: Clock, others: int) -> None:
-    for _ in range(others):  # one news per hold
-        clock.now += 2
-        pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})
+        assert _spacing(pacing) == pytest.approx(0.1 * callers)
 
 
 def test_news_of_fewer_callers_lowers_the_count_and_a_429_still_raises_it() -> None:
@@ -115,19 +110,14 @@ def test_news_of_fewer_callers_lowers_the_count_and_a_429_still_raises_it() -> N
     pacing = ArmPacing(clock=clock)
     _learn_callers(pacing, clock, 3)
 
-    def spacing() -> float:
-        pacing.observe("PUT", SUB_A, 200, {"x-ms-ratelimit-remaining-subscription-writes": "21"})
-        pacing.reserve("POST", SUB_A)
-        return pacing.reserve("POST", SUB_A)
-
-    assert spacing() == pytest.approx(0.1 * 4)
+    assert _spacing(pacing) == pytest.approx(0.1 * 4)
     pacing.share_at_most(5)  # a bound above the count says nothing
-    assert spacing() == pytest.approx(0.1 * 4)
+    assert _spacing(pacing) == pytest.approx(0.1 * 4)
     pacing.share_at_most(2)
-    assert spacing() == pytest.approx(0.1 * 2)
+    assert _spacing(pacing) == pytest.approx(0.1 * 2)
     clock.now += 2
     pacing.observe("POST", SUB_A, 429, {"Retry-After": "1"})
-    assert spacing() == pytest.approx(0.1 * 3)
+    assert _spacing(pacing) == pytest.approx(0.1 * 3)
 
 
 def test_a_worker_told_it_is_alone_spends_what_the_others_left_until_arm_says_otherwise() -> None:
